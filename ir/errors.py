@@ -1,0 +1,66 @@
+"""Errors raised by nanograph, written for people.
+
+Every error says what was wrong, where (``loc``: the model's ``file:line`` or
+the ONNX node name) and, where we know, how to fix it. All derive from
+``NanographError`` so callers can catch one type.
+"""
+
+from __future__ import annotations
+
+
+class NanographError(Exception):
+    """Base class. ``loc`` is where the problem is, or ``""`` when unknown."""
+
+    def __init__(self, message: str, loc: str = "", hint: str = "") -> None:
+        self.message = message
+        self.loc = loc
+        self.hint = hint
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        text = self.message
+        if self.loc:
+            text = f"{text}\n  at {self.loc}"
+        if self.hint:
+            text = f"{text}\n  fix: {self.hint}"
+        return text
+
+    def at(self, loc: str) -> NanographError:
+        """Return a copy of this error located at ``loc`` (keeps the subclass)."""
+        return type(self)(self.message, loc=loc, hint=self.hint)
+
+
+class ShapeError(NanographError):
+    """Tensor shapes are incompatible with an op (or a dim cannot be proven equal)."""
+
+
+class DTypeError(NanographError):
+    """A tensor's element type is not one the op accepts."""
+
+
+class AttributeValueError(NanographError):
+    """An op attribute is unknown, missing, or of the wrong type or range."""
+
+
+class UnknownOpError(NanographError):
+    """An op name that the registry does not define."""
+
+
+class VerificationError(NanographError):
+    """The graph breaks an IR invariant (SSA, order, types, cycles, ...)."""
+
+
+class ParseError(NanographError):
+    """The IR text form could not be parsed."""
+
+
+class InputError(NanographError):
+    """The arrays given to run a graph do not match its inputs."""
+
+
+class StateDictError(NanographError):
+    """Weights given to ``load_state_dict`` do not match the module."""
+
+
+class ModelLoadError(NanographError):
+    """A MODEL argument (zoo name, Python file) could not be loaded."""

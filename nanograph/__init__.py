@@ -1,0 +1,1 @@
+"""nanograph: a compiler and runtime for small neural networks (placeholder)."""
