@@ -332,6 +332,17 @@ class Graph:
         old._uses.clear()
         self.outputs = [new if o is old else o for o in self.outputs]
 
+    def rename(self, value: Value, name: str) -> None:
+        """Give ``value`` the unused name ``name`` (constants are re-keyed too)."""
+        if name == value.name:
+            return
+        self._claim(name)
+        self._names.discard(value.name)
+        if self.constants.get(value.name) is value:
+            del self.constants[value.name]
+            self.constants[name] = value
+        value.name = name
+
     def remove_constant(self, name: str) -> None:
         value = self.constants.pop(name)
         if value._uses:

@@ -1,0 +1,188 @@
+"""The symbolic ``Tensor`` of the DSL: a handle on an IR value with PyTorch-like methods.
+
+A ``Tensor`` only exists while a model is traced; every operation on it
+records a node. Its ``shape`` holds Dims (ints or symbolic, e.g. ``N``), so
+shape arithmetic such as ``x.reshape(x.shape[0], -1)`` stays symbolic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nanograph.ir.dims import Dim
+from nanograph.ir.graph import Value
+from nanograph.ir.types import DType
+
+
+class Tensor:
+    """A symbolic tensor being traced (wraps one ``ir.Value``)."""
+
+    __slots__ = ("value",)
+    __array_priority__ = 1000  # make `ndarray * Tensor` call Tensor.__rmul__
+
+    def __init__(self, value: Value) -> None:
+        self.value = value
+
+    # type -------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[Dim, ...]:
+        return self.value.type.shape
+
+    @property
+    def dtype(self) -> DType:
+        return self.value.type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.value.type.rank
+
+    @property
+    def numel(self) -> Dim:
+        return self.value.type.numel
+
+    def size(self, dim: int | None = None) -> Any:
+        return self.shape if dim is None else self.shape[dim]
+
+    def __repr__(self) -> str:
+        return f"Tensor(%{self.value.name}: {self.value.type})"
+
+    def __bool__(self) -> bool:
+        from nanograph.frontend.tracer import TraceError, user_location
+
+        raise TraceError(
+            "a symbolic tensor has no truth value while tracing",
+            loc=user_location(),
+            hint="data-dependent Python control flow cannot be traced; use F.where",
+        )
+
+    # arithmetic -------------------------------------------------------------------
+    def __add__(self, other: Any) -> Tensor:
+        return F.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return F.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return F.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return F.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return F.mul_(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return F.mul_(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return F.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return F.div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return F.pow(self, other)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return F.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return F.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return F.emit("neg", self)
+
+    def __invert__(self) -> Tensor:
+        return F.logical_not(self)
+
+    def __and__(self, other: Any) -> Tensor:
+        return F.emit("and", self, other)
+
+    def __or__(self, other: Any) -> Tensor:
+        return F.emit("or", self, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return F.emit("less", self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return F.emit("less_equal", self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return F.emit("greater", self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return F.emit("greater_equal", self, other)
+
+    def eq(self, other: Any) -> Tensor:
+        return F.emit("equal", self, other)
+
+    __hash__ = object.__hash__
+
+    # methods ----------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> Tensor:
+        return F.reshape(self, *shape)
+
+    view = reshape
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        return F.transpose(self, dim0, dim1)
+
+    def permute(self, *dims: Any) -> Tensor:
+        return F.permute(self, *dims)
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 - PyTorch's name
+        return F.transpose(self, -2, -1)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        return F.flatten(self, start_dim, end_dim)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        return F.unsqueeze(self, dim)
+
+    def squeeze(self, dim: int) -> Tensor:
+        return F.squeeze(self, dim)
+
+    def expand(self, *shape: Any) -> Tensor:
+        return F.expand(self, *shape)
+
+    def softmax(self, dim: int = -1) -> Tensor:
+        return F.softmax(self, dim)
+
+    def sum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return F.sum(self, dim, keepdim)
+
+    def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return F.mean(self, dim, keepdim)
+
+    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return F.amax(self, dim, keepdim)
+
+    def argmax(self, dim: int = -1, keepdim: bool = False) -> Tensor:
+        return F.argmax(self, dim, keepdim)
+
+    def to(self, dtype: object) -> Tensor:
+        return F.cast(self, dtype)
+
+    def float(self) -> Tensor:
+        return F.cast(self, DType.f32)
+
+    def relu(self) -> Tensor:
+        return F.relu(self)
+
+    def sqrt(self) -> Tensor:
+        return F.sqrt(self)
+
+    def exp(self) -> Tensor:
+        return F.exp(self)
+
+    def abs(self) -> Tensor:
+        return F.abs(self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        from nanograph.frontend.indexing import getitem
+
+        return getitem(self, index)
+
+
+from nanograph.frontend import functional as F  # noqa: E402  (circular: F returns Tensors)
