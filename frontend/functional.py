@@ -95,7 +95,7 @@ def div(a: TensorLike, b: TensorLike) -> Tensor:
     return emit("div", a, b)
 
 
-def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - PyTorch's name
+def pow(a: TensorLike, b: TensorLike) -> Tensor:
     return emit("pow", a, b)
 
 
@@ -120,7 +120,7 @@ def relu6(x: Tensor) -> Tensor:
     return emit("clip", x, min=0.0, max=6.0)
 
 
-def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
     return emit("clip", x, min=min, max=max)
 
 
@@ -156,7 +156,7 @@ def erf(x: Tensor) -> Tensor:
     return emit("erf", x)
 
 
-def abs(x: Tensor) -> Tensor:  # noqa: A001 - PyTorch's name
+def abs(x: Tensor) -> Tensor:
     return emit("abs", x)
 
 
@@ -288,7 +288,7 @@ def _axes(dim: int | Sequence[int] | None) -> tuple[int, ...] | None:
     return (dim,) if isinstance(dim, int) else tuple(dim)
 
 
-def sum(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def sum(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     return emit("reduce_sum", x, axes=_axes(dim), keepdims=keepdim)
 
 
@@ -390,7 +390,9 @@ def expand(x: Tensor, *shape: Any) -> Tensor:
 def pad(x: Tensor, pads: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
     """PyTorch's ``F.pad``: ``pads`` is (last_begin, last_end, prev_begin, prev_end, ...)."""
     if len(pads) % 2 or len(pads) // 2 > x.ndim:
-        raise TraceError(f"pad needs pairs for at most {x.ndim} dims, got {list(pads)}", loc=user_location())
+        raise TraceError(
+            f"pad needs pairs for at most {x.ndim} dims, got {list(pads)}", loc=user_location()
+        )
     begins, ends = [0] * x.ndim, [0] * x.ndim
     for i in range(len(pads) // 2):
         begins[x.ndim - 1 - i], ends[x.ndim - 1 - i] = pads[2 * i], pads[2 * i + 1]

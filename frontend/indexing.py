@@ -90,6 +90,4 @@ def getitem(x: Tensor, index: Any) -> Tensor:
 def _bound(value: Any) -> Any:
     if isinstance(value, (int, SymExpr)) and not isinstance(value, bool):
         return value
-    raise TraceError(
-        f"slice bounds must be ints or dims, got {value!r}", loc=user_location()
-    )
+    raise TraceError(f"slice bounds must be ints or dims, got {value!r}", loc=user_location())

@@ -57,7 +57,8 @@ class InputSpec:
             if not isinstance(value, int):
                 raise InputError(
                     f"input {self.name!r}: dimension {d} is not bound",
-                    hint=f"bind its symbols, e.g. --dims {','.join(f'{s}=1' for s in sorted(value.symbols()))}",
+                    hint="bind its symbols, e.g. --dims "
+                    + ",".join(f"{s}=1" for s in sorted(value.symbols())),
                 )
             out.append(value)
         return tuple(out)
@@ -118,7 +119,9 @@ class ModelSpec(Sequence[InputSpec]):
             )
         return {s: given.get(s, self.example_dims.get(s, 1)) for s in self.symbols()}
 
-    def random_inputs(self, seed: int = 0, dims: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+    def random_inputs(
+        self, seed: int = 0, dims: Mapping[str, int] | None = None
+    ) -> dict[str, np.ndarray]:
         """Seeded example inputs keyed by input name (symbols bound by ``resolve_dims``)."""
         rng = np.random.default_rng(seed)
         bound = self.resolve_dims(dims)

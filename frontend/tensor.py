@@ -131,7 +131,7 @@ class Tensor:
         return F.permute(self, *dims)
 
     @property
-    def mT(self) -> Tensor:  # noqa: N802 - PyTorch's name
+    def mT(self) -> Tensor:
         return F.transpose(self, -2, -1)
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:

@@ -17,7 +17,7 @@ from typing import Any
 from nanograph.frontend.nn.module import Module
 from nanograph.frontend.spec import as_model_spec
 from nanograph.frontend.tensor import Tensor
-from nanograph.frontend.tracer import Tracer, TraceError
+from nanograph.frontend.tracer import TraceError, Tracer
 from nanograph.ir.graph import Graph, Value
 
 
@@ -74,7 +74,9 @@ def trace(model: Callable[..., Any], *specs: Any, name: str | None = None) -> Gr
     Shape and dtype mistakes raise at trace time with the user's source line.
     """
     spec = as_model_spec(specs[0] if len(specs) == 1 else list(specs))
-    graph_name = name or _snake(type(model).__name__ if isinstance(model, Module) else getattr(model, "__name__", "model"))
+    graph_name = name or _snake(
+        type(model).__name__ if isinstance(model, Module) else getattr(model, "__name__", "model")
+    )
     graph = Graph(graph_name)
     arrays, paths = _named_arrays(model)
     inputs = [Tensor(graph.add_input(s.name, s.type)) for s in spec]

@@ -47,7 +47,7 @@ class FloorDiv:
         return f"{inner}//{self.den}"
 
 
-Atom = Union[str, FloorDiv]
+Atom = str | FloorDiv
 Monomial = tuple[Atom, ...]
 
 
@@ -150,7 +150,10 @@ class SymExpr:
     def __str__(self) -> str:
         parts: list[str] = []
         for mono, coeff in self.terms:
-            body = "*".join(str(a) for a in mono)
+            # ``a*b//c`` would read back as ``(a*b)//c`` and ``-a//c`` as ``(-a)//c``,
+            # so a floor-division atom is parenthesized unless it stands alone.
+            alone = len(mono) == 1 and (coeff == 1 or (coeff == -1 and bool(parts)))
+            body = "*".join(str(a) if alone or isinstance(a, str) else f"({a})" for a in mono)
             if not mono:
                 text = str(abs(coeff))
             elif abs(coeff) == 1:
@@ -182,11 +185,9 @@ def as_dim(value: object) -> Dim:
     if isinstance(value, bool):
         raise ShapeError(f"a dimension must be an int or a symbol, got {value!r}")
     try:
-        return int(value)  # type: ignore[call-overload,no-any-return]
+        return int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
-        raise ShapeError(
-            f"a dimension must be an int or a symbol name, got {value!r}"
-        ) from None
+        raise ShapeError(f"a dimension must be an int or a symbol name, got {value!r}") from None
 
 
 def add(a: Dim, b: Dim) -> Dim:
@@ -323,3 +324,50 @@ class _DimParser:
 def parse_dim(text: str) -> Dim:
     """Read a dimension written as by ``str``: ``"32"``, ``"N"``, ``"(H-3)//2+1"``."""
     return _DimParser(text).parse()
+
+
+# exact division --------------------------------------------------------------------
+def _mono_div(mono: Monomial, by: Monomial) -> Monomial | None:
+    """``mono / by`` as a monomial, or None if ``by`` is not a sub-multiset of ``mono``."""
+    rest = list(mono)
+    for atom in by:
+        if atom not in rest:
+            return None
+        rest.remove(atom)
+    return tuple(rest)
+
+
+def _leading(terms: Mapping[Monomial, int]) -> Monomial:
+    # Graded order: degree first, then the atom keys; compatible with
+    # multiplication, so the leading term of a product is the product of theirs.
+    return max(terms, key=lambda m: (len(m), _mono_key(m)))
+
+
+def exact_div(a: Dim, b: Dim) -> Dim | None:
+    """``q`` with ``q * b == a`` as polynomials (integer coefficients), or None.
+
+    Examples: ``exact_div(N*S*64, N*S) == 64``; ``exact_div(2*N+4, 2) == N+2``;
+    ``exact_div(N, 2)`` is None (not provably exact). ``b == 0`` gives None.
+    Atoms (symbols and unsimplified ``//`` terms) are treated as independent.
+    """
+    if isinstance(a, int) and isinstance(b, int):
+        return a // b if b != 0 and a % b == 0 else None
+    divisor = _terms(b)
+    if not divisor:
+        return None
+    lead_b = _leading(divisor)
+    rem = _terms(a)
+    quotient: dict[Monomial, int] = {}
+    while rem:
+        lead = _leading(rem)
+        mono = _mono_div(lead, lead_b)
+        if mono is None or rem[lead] % divisor[lead_b] != 0:
+            return None
+        coeff = rem[lead] // divisor[lead_b]
+        quotient[mono] = quotient.get(mono, 0) + coeff
+        for mb, cb in divisor.items():
+            prod = tuple(sorted(mono + mb, key=_atom_key))
+            rem[prod] = rem.get(prod, 0) - coeff * cb
+            if rem[prod] == 0:
+                del rem[prod]
+    return SymExpr._make(quotient)

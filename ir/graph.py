@@ -190,11 +190,15 @@ class Graph:
         self.inputs.append(value)
         return value
 
-    def add_constant(self, name: str, array: np.ndarray | None, type: TensorType | None = None) -> Value:
+    def add_constant(
+        self, name: str, array: np.ndarray | None, type: TensorType | None = None
+    ) -> Value:
         """A named constant. ``array`` may be None (declared, data not attached)."""
         self._claim(name)
         if array is not None:
-            array = np.ascontiguousarray(array)
+            # asarray keeps 0-d arrays 0-d (ascontiguousarray makes them 1-d); the view
+            # freezes the graph's copy without making the caller's array read-only.
+            array = np.asarray(array, order="C").view()
             array.flags.writeable = False
         vtype = type if type is not None else type_of_array(np.asarray(array))
         value = Value(name, vtype, const=array)

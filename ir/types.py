@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import builtins
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -35,11 +36,11 @@ class DType(enum.Enum):
         return self.numpy.itemsize
 
     @property
-    def is_float(self) -> bool:
+    def is_float(self) -> builtins.bool:
         return self in (DType.f32, DType.f16)
 
     @property
-    def is_int(self) -> bool:
+    def is_int(self) -> builtins.bool:
         return self in (DType.i64, DType.i32)
 
     @staticmethod

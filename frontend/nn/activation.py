@@ -1,4 +1,4 @@
-"""Activation modules: ``ReLU``, ``ReLU6``, ``GELU``, ``SiLU``, ``Sigmoid``, ``Tanh``, ``Softmax``."""
+"""Activation modules: ReLU, ReLU6, GELU, SiLU, Sigmoid, Tanh, Softmax."""
 
 from __future__ import annotations
 

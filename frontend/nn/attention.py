@@ -63,7 +63,8 @@ class MultiHeadAttention(Module):
         super().__init__()
         if embed_dim % num_heads:
             raise AttributeValueError(
-                f"MultiHeadAttention: embed_dim={embed_dim} is not divisible by num_heads={num_heads}",
+                f"MultiHeadAttention: embed_dim={embed_dim} is not divisible by "
+                f"num_heads={num_heads}",
                 hint="choose num_heads dividing embed_dim",
             )
         if window is not None and window < 0:

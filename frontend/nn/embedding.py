@@ -1,4 +1,4 @@
-"""``Embedding``: a lookup table ``weight [num_embeddings, embedding_dim]`` indexed by integer ids."""
+"""``Embedding``: rows of ``weight [num_embeddings, embedding_dim]`` picked by integer ids."""
 
 from __future__ import annotations
 

@@ -40,6 +40,12 @@ class Parameter:
 class Module:
     """Base class of DSL modules. Subclasses define ``forward``."""
 
+    _parameters: dict[str, Parameter]
+    _buffers: dict[str, np.ndarray]
+    _persistent: set[str]
+    _modules: dict[str, Module]
+    training: bool
+
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_buffers", {})
@@ -51,7 +57,8 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError(
-                f"{type(self).__name__}.__init__ must call super().__init__() before assigning {name}"
+                f"{type(self).__name__}.__init__ must call super().__init__() "
+                f"before assigning {name}"
             )
         for table in (self._parameters, self._modules, self._buffers):
             table.pop(name, None)

@@ -14,6 +14,9 @@ from nanograph.frontend.tensor import Tensor
 class BatchNorm2d(Module):
     """Normalizes channel ``c`` as ``(x - running_mean[c]) / sqrt(running_var[c] + eps)``."""
 
+    running_mean: np.ndarray
+    running_var: np.ndarray
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
         super().__init__()
         self.num_features, self.eps = num_features, eps
@@ -42,12 +45,12 @@ class LayerNorm(Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        shape = (
+            (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        )
         self.normalized_shape, self.eps = shape, eps
         self.weight = Parameter(np.ones(shape, np.float32)) if elementwise_affine else None
-        self.bias = (
-            Parameter(np.zeros(shape, np.float32)) if elementwise_affine and bias else None
-        )
+        self.bias = Parameter(np.zeros(shape, np.float32)) if elementwise_affine and bias else None
 
     def forward(self, x: Tensor) -> Tensor:
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)

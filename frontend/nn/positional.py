@@ -41,6 +41,8 @@ def _add_rows(x: Tensor, table: object, max_len: int) -> Tensor:
 
 
 class SinusoidalPositionalEncoding(Module):
+    pe: np.ndarray
+
     def __init__(self, d_model: int, max_len: int = 512) -> None:
         super().__init__()
         self.max_len = max_len

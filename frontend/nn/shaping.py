@@ -1,4 +1,4 @@
-"""Modules that only pass data through: ``Flatten``, ``Dropout`` (identity at inference), ``Identity``."""
+"""Pass-through modules: ``Flatten``, ``Dropout`` (identity at inference), ``Identity``."""
 
 from __future__ import annotations
 

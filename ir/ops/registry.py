@@ -88,9 +88,7 @@ def elementwise_cost(flops_per_element: int = 1) -> CostFn:
     return cost
 
 
-def data_movement_cost(
-    ins: Sequence[TensorType], outs: Sequence[TensorType], attrs: Attrs
-) -> Cost:
+def data_movement_cost(ins: Sequence[TensorType], outs: Sequence[TensorType], attrs: Attrs) -> Cost:
     """Cost of an op that only moves or views data: no FLOPs."""
     return Cost(0, bytes_moved(ins, outs))
 
@@ -142,13 +140,13 @@ class OpDef:
     def check_arity(self, n_inputs: int) -> None:
         low, high = self.arity()
         if n_inputs < low or (high is not None and n_inputs > high):
-            expected = f"at least {low}" if high is None else (
-                str(low) if low == high else f"{low} to {high}"
+            expected = (
+                f"at least {low}"
+                if high is None
+                else (str(low) if low == high else f"{low} to {high}")
             )
             names = ", ".join(self.inputs)
-            raise ShapeError(
-                f"{self.name} takes {expected} inputs ({names}), got {n_inputs}"
-            )
+            raise ShapeError(f"{self.name} takes {expected} inputs ({names}), got {n_inputs}")
 
 
 OPS: dict[str, OpDef] = {}
