@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from nanograph.ir.dims import Dim
+from nanograph.ir.dims import Dim, add, floordiv, mul
 from nanograph.ir.errors import DTypeError, ShapeError
 from nanograph.ir.types import DType, TensorType, shape_str
 
@@ -83,3 +83,92 @@ def require_rank(t: TensorType, rank: int, what: str = "input", layout: str = ""
     if t.rank != rank:
         extra = f" ({layout})" if layout else ""
         raise ShapeError(f"{what} must have rank {rank}{extra}, got {t}")
+
+
+# dim arithmetic and layouts --------------------------------------------------------
+def sub_dim(a: Dim, b: Dim) -> Dim:
+    return add(a, mul(b, -1))
+
+
+def prod_dims(dims: Iterable[Dim]) -> Dim:
+    total: Dim = 1
+    for d in dims:
+        total = mul(total, d)
+    return total
+
+
+def static_ints(dims: Iterable[Dim], what: str) -> tuple[int, ...]:
+    """``dims`` as ints; a symbolic one raises (references run on specialized graphs)."""
+    dims = tuple(dims)
+    out = tuple(d for d in dims if isinstance(d, int))
+    if len(out) != len(dims):
+        raise ShapeError(
+            f"{what} {shape_str(dims)} still has symbolic dims at run time",
+            hint="specialize the graph (bind its symbols) before running it",
+        )
+    return out
+
+
+LAYOUTS = ("NCHW", "NHWC")
+
+
+def layout_axes(layout: str) -> tuple[int, int, int]:
+    """(channel, height, width) axes of a rank-4 tensor in ``layout``."""
+    return (1, 2, 3) if layout == "NCHW" else (3, 1, 2)
+
+
+def window_out_dim(
+    size: Dim,
+    kernel: Dim,
+    stride: int,
+    pads: tuple[int, int],
+    dilation: int,
+    ceil_mode: bool = False,
+    what: str = "spatial",
+) -> Dim:
+    """Output length of a sliding window (conv/pool) along one axis.
+
+    ``floor((size + pads - dilation*(kernel-1) - 1) / stride) + 1``; with
+    ``ceil_mode`` the ceiling, dropping a last window that would start in the
+    end padding (PyTorch). Static sizes must give at least one window.
+    """
+    if stride < 1 or dilation < 1 or min(pads) < 0:
+        raise ShapeError(
+            f"{what}: strides and dilations must be >= 1 and pads >= 0, "
+            f"got stride {stride}, dilation {dilation}, pads {pads}"
+        )
+    span = add(mul(dilation, sub_dim(kernel, 1)), 1)
+    padded = add(size, pads[0] + pads[1])
+    reach = sub_dim(padded, span)
+    if isinstance(reach, int) and reach < 0:
+        raise ShapeError(
+            f"{what}: the window (kernel {kernel}, dilation {dilation}, extent {span}) is "
+            f"larger than the padded input ({size} + pads {pads[0]}+{pads[1]} = {padded})",
+            hint="use a smaller kernel or dilation, more padding, or a larger input",
+        )
+    if not ceil_mode:
+        return add(floordiv(reach, stride), 1)
+    out = add(floordiv(add(reach, stride - 1), stride), 1)
+    # The last window must start inside the input or the begin padding.
+    if isinstance(out, int) and isinstance(size, int):
+        return out - 1 if (out - 1) * stride >= size + pads[0] else out
+    if isinstance(span, int) and pads[1] + stride - 1 < span:
+        return out  # a window can then never start in the end padding
+    raise ShapeError(
+        f"{what}: with ceil_mode the output length for symbolic size {size} depends on "
+        "its value (the last window may start in the padding)",
+        hint="bind the symbol (specialize) or use ceil_mode=False",
+    )
+
+
+def broadcasts_to(shape: Sequence[Dim], target: Sequence[Dim], what: str) -> None:
+    """Check ``shape`` broadcasts to ``target`` without changing it (unidirectional)."""
+    try:
+        ok = len(shape) <= len(target) and broadcast_shapes(shape, target) == tuple(target)
+    except ShapeError:
+        ok = False
+    if not ok:
+        raise ShapeError(
+            f"{what} {shape_str(shape)} does not broadcast to {shape_str(target)}",
+            hint=f"give {what} a shape whose dims equal the target's or are 1",
+        )
