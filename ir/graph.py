@@ -106,6 +106,13 @@ class Node:
         return f"<Node {outs} = {self.op}({ins})>"
 
 
+def _input_name(opdef: Any, index: int) -> str:
+    # A node may have more inputs than its op declares (the arity error being reported).
+    if opdef.variadic or index < len(opdef.inputs):
+        return str(opdef.input_name(index))
+    return f"extra input {index}"
+
+
 def infer_node_types(
     op: str, inputs: Sequence[Value], attrs: Attrs, loc: str = ""
 ) -> list[TensorType]:
@@ -116,7 +123,7 @@ def infer_node_types(
         opdef.check_arity(len(inputs))
         out = opdef.infer(types, attrs)
     except NanographError as err:
-        shapes = ", ".join(f"{opdef.input_name(i)}: {t}" for i, t in enumerate(types))
+        shapes = ", ".join(f"{_input_name(opdef, i)}: {t}" for i, t in enumerate(types))
         message = err.message if err.message.startswith(op) else f"{op}: {err.message}"
         raise type(err)(f"{message} (inputs {shapes})", loc=loc or err.loc, hint=err.hint) from None
     expected = opdef.count_outputs(attrs)
