@@ -1,0 +1,148 @@
+"""The public API: compile's level/backend vocabulary, the report, calling a Compiled."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nanograph as ng
+from nanograph.api import BACKENDS, LEVELS, ConfigError
+from nanograph.ir.errors import InputError, VerificationError
+from nanograph.ir.graph import Graph
+from nanograph.ir.types import TensorType
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def small_graph() -> Graph:
+    g = Graph("small")
+    x = g.add_input("x", TensorType.of("f32", ("N", 4)))
+    y = g.add_input("y", TensorType.of("f32", ("N", 4)))
+    s = g.add("add", [x, y], names=["s"]).output
+    g.outputs = [g.add("relu", [s], names=["out"]).output]
+    return g
+
+
+def feeds(n: int = 2) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {k: rng.standard_normal((n, 4)).astype(np.float32) for k in ("x", "y")}
+
+
+def expected(f: dict[str, np.ndarray]) -> np.ndarray:
+    return np.maximum(f["x"] + f["y"], 0)
+
+
+def test_vocabulary_is_the_designs() -> None:
+    assert list(LEVELS) == ["O0", "O1", "O2", "O3"]
+    assert list(BACKENDS) == ["numpy-ref", "numpy", "ort-cpu", "ort-cuda"]
+
+
+def test_default_compile_runs_the_reference_with_an_honest_report() -> None:
+    exe = ng.compile(small_graph())
+    r = exe.report
+    assert (r.level, r.backend, r.pipeline, r.notes) == ("O0", "numpy-ref", (), ())
+    assert (r.nodes_before, r.nodes_after) == (2, 2)
+    np.testing.assert_array_equal(exe(feeds())["out"], expected(feeds()))
+    assert "passes: none" in str(r) and "nodes: 2 -> 2" in str(r)
+
+
+@pytest.mark.parametrize("level", ["O1", "O2", "O3"])
+@pytest.mark.parametrize("backend", ["numpy-ref", "numpy"])
+def test_every_level_and_backend_runs_and_says_what_it_did(level: str, backend: str) -> None:
+    exe = ng.compile(small_graph(), level=level, backend=backend)
+    np.testing.assert_array_equal(exe(feeds(3))["out"], expected(feeds(3)))
+    notes = " ".join(exe.report.notes)
+    assert f"no passes exist yet, so {level} runs the O0 pipeline" in notes
+    assert exe.report.pipeline == ()
+    has_numpy_note = "'numpy' is currently the reference interpreter" in notes
+    assert has_numpy_note == (backend == "numpy")
+
+
+def test_unknown_level_lists_the_valid_ones() -> None:
+    with pytest.raises(ConfigError) as info:
+        ng.compile(small_graph(), level="O4")
+    assert "unknown level 'O4'" in str(info.value)
+    assert all(level in str(info.value) for level in LEVELS)
+
+
+def test_unknown_backend_lists_the_valid_ones() -> None:
+    with pytest.raises(ConfigError) as info:
+        ng.compile(small_graph(), backend="tensorrt")
+    assert "unknown backend 'tensorrt'" in str(info.value)
+    assert all(backend in str(info.value) for backend in BACKENDS)
+
+
+@pytest.mark.parametrize("backend", ["ort-cpu", "ort-cuda"])
+def test_onnxruntime_backends_are_refused_until_the_onnx_issue(backend: str) -> None:
+    with pytest.raises(ConfigError, match=r"not available yet.*ONNX"):
+        ng.compile(small_graph(), backend=backend)
+
+
+def test_compile_works_on_a_copy() -> None:
+    graph = small_graph()
+    before = ng.print_graph(graph)
+    exe = ng.compile(graph, level="O3")
+    assert exe.graph is not graph
+    assert not set(map(id, exe.graph.nodes)) & set(map(id, graph.nodes))
+    exe(feeds())
+    assert ng.print_graph(graph) == before
+
+
+def test_compile_verifies_the_graph() -> None:
+    g = Graph("broken")
+    x = g.add_input("x", TensorType.of("f32", (2,)))
+    node = g.create_node("relu", [x], types=[TensorType.of("f32", (3,))])  # wrong type
+    g.append(node)
+    g.outputs = [node.output]
+    with pytest.raises(VerificationError):
+        ng.compile(g)
+
+
+def test_inputs_by_keyword_by_dict_or_both() -> None:
+    exe = ng.compile(small_graph())
+    f = feeds()
+    want = expected(f)
+    np.testing.assert_array_equal(exe(x=f["x"], y=f["y"])["out"], want)
+    np.testing.assert_array_equal(exe(f)["out"], want)
+    np.testing.assert_array_equal(exe({"x": f["x"]}, y=f["y"])["out"], want)
+    assert exe.input_names == ["x", "y"] and exe.output_names == ["out"]
+
+
+def test_call_mistakes_are_input_errors() -> None:
+    exe = ng.compile(small_graph())
+    f = feeds()
+    with pytest.raises(InputError, match=r"x given both in the dict and by keyword"):
+        exe({"x": f["x"]}, x=f["x"], y=f["y"])
+    with pytest.raises(InputError, match=r"(?s)pass inputs by name.*exe\(x=\.\.\., y=\.\.\.\)"):
+        exe(f["x"])  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"missing y"):
+        exe(x=f["x"])
+
+
+def test_public_names() -> None:
+    for name in ("trace", "compile", "InputSpec", "ModelSpec", "DType", "Graph", "errors"):
+        assert hasattr(ng, name), name
+    for name in ("print_graph", "parse_graph", "verify", "specialize", "nn", "F", "functional"):
+        assert hasattr(ng, name), name
+    assert ng.F is ng.functional
+    assert issubclass(ng.errors.InputError, ng.errors.NanographError)
+    assert "lenet" in ng.zoo.MODELS
+
+
+def test_zoo_model_through_the_api() -> None:
+    model, spec = ng.zoo.MODELS["lenet"].build()
+    graph = ng.trace(model, spec)
+    out = ng.compile(graph, level="O3", backend="numpy")(spec.random_inputs(seed=0))
+    (logits,) = out.values()
+    assert logits.shape == (1, 10) and np.isfinite(logits).all()
+
+
+def test_readme_walkthrough_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    (code,) = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    exec(compile(code, str(README), "exec"), {"__name__": "readme"})
+    printed = capsys.readouterr().out
+    assert "graph tiny_cnn(%x: f32[N,3,32,32])" in printed
+    assert ": (2, 10)}" in printed
