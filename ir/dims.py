@@ -207,7 +207,13 @@ def mul(a: Dim, b: Dim) -> Dim:
 
 
 def floordiv(a: Dim, b: Dim) -> Dim:
-    """``a // b`` for a positive int ``b``; exact parts divide out, the rest stays an atom."""
+    """``a // b`` for a positive int ``b``; exact parts divide out, the rest stays an atom.
+
+    Normal form: terms whose coefficient ``b`` divides come out of the floor,
+    and the constant ``c`` splits as ``q*b + r`` with ``0 <= r < b`` (since
+    ``(X + q*b + r)//b == (X + r)//b + q``). So ``(H-2)//2+1`` and ``H//2`` are
+    the same value, and ``(H-1)//2+1`` prints as ``(H+1)//2``.
+    """
     if isinstance(b, SymExpr):
         raise ShapeError(
             f"cannot divide dimension {a} by the symbolic dimension {b}",
@@ -222,7 +228,9 @@ def floordiv(a: Dim, b: Dim) -> Dim:
     exact: dict[Monomial, int] = {}
     rest: dict[Monomial, int] = {}
     for mono, coeff in a.terms:
-        if mono and coeff % b == 0:
+        if not mono:
+            exact[mono], rest[mono] = divmod(coeff, b)
+        elif coeff % b == 0:
             exact[mono] = coeff // b
         else:
             rest[mono] = coeff

@@ -50,7 +50,9 @@ def test_printed_normal_form() -> None:
     assert str(2 * N + 1) == "2*N+1"
     assert str(1 - N) == "-N+1"
     assert str(S * N * 3) == "3*N*S"
-    assert str((H - 3) // 2 + 1) == "(H-3)//2+1"
+    # the constant inside a floor is reduced to [0, d): (H-3)//2+1 == (H+1)//2-1
+    assert str((H - 3) // 2 + 1) == "(H+1)//2-1"
+    assert (H - 2) // 2 + 1 == H // 2
     assert repr(N * S) == "SymExpr('N*S')"
 
 
@@ -119,7 +121,7 @@ def test_floordiv_by_a_symbol_or_non_positive_int_raises() -> None:
 # parse / print ------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "text",
-    ["32", "-1", "N", "N*S", "S+1", "(H-3)//2+1", "2*((N+1)//2)", "-((N+1)//2)", "N-(N+1)//2"],
+    ["32", "-1", "N", "N*S", "S+1", "(H+1)//2-1", "2*((N+1)//2)", "-((N+1)//2)", "N-(N+1)//2"],
 )
 def test_text_round_trip(text: str) -> None:
     d = parse_dim(text)

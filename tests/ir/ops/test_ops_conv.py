@@ -94,7 +94,9 @@ def test_conv2d_nhwc_is_nchw_transposed(c, o, k, strides, pads, dil, groups):
 
 def test_conv2d_symbolic_output_dims() -> None:
     t = infer("conv2d", ["N", 3, "H", "W"], [16, 3, 3, 3], strides=(2, 2), pads=(1, 1, 1, 1))
-    assert str(t) == "f32[N,16,(H-1)//2+1,(W-1)//2+1]"
+    # Textbook: (H + 2p - k)//s + 1 = (H-1)//2+1, which prints in normal form as (H+1)//2.
+    assert t == TensorType.of("f32", ["N", 16, "(H-1)//2+1", "(W-1)//2+1"])
+    assert str(t) == "f32[N,16,(H+1)//2,(W+1)//2]"
     t = infer("conv2d", ["N", "H", "W", 8], [8, 3, 3, 1], groups=8, layout="NHWC")
     assert str(t) == "f32[N,H-2,W-2,8]"
     t = infer("conv2d", ["N", 3, "H", 32], [4, 3, 5, 5], dilations=(2, 2), pads=(4, 4, 4, 4))
