@@ -268,6 +268,9 @@ class Graph:
 
     def append(self, node: Node) -> None:
         self._attach(node)
+        self._link_last(node)
+
+    def _link_last(self, node: Node) -> None:
         node._prev, node._next = self._tail, None
         if self._tail is None:
             self._head = node
@@ -367,14 +370,7 @@ class Graph:
         order = topological_order(self)
         self._head = self._tail = None
         for node in order:
-            node._prev = node._next = None
-        for node in order:
-            node._prev = self._tail
-            if self._tail is None:
-                self._head = node
-            else:
-                self._tail._next = node
-            self._tail = node
+            self._link_last(node)
 
     # copying ----------------------------------------------------------------------
     def copy(self) -> Graph:
