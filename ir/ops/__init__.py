@@ -6,6 +6,7 @@ batch_norm, layer_norm, softmax), ``shape`` (reshape, transpose, concat,
 split, slice, gather, ...), ``fused`` (linear, fused_conv2d, attention).
 """
 
+from nanograph.ir.ops import elementwise, fused, linalg, nn, reduction, shape  # noqa: F401
 from nanograph.ir.ops.registry import (
     OPS,
     Cost,
@@ -15,7 +16,5 @@ from nanograph.ir.ops.registry import (
     get_op,
     register,
 )
-
-from nanograph.ir.ops import elementwise, reduction, linalg, nn, shape, fused  # noqa: E402,F401,I001
 
 __all__ = ["OPS", "Cost", "EagerEmitter", "Emitter", "OpDef", "get_op", "register"]

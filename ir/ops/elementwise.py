@@ -58,7 +58,10 @@ def _gelu(x: np.ndarray, approximate: str) -> np.ndarray:
 
 
 # unary ------------------------------------------------------------------------------
-def _unary_infer(allowed: tuple[DType, ...]) -> Callable[[Sequence[TensorType], Attrs], list[TensorType]]:
+InferFn = Callable[[Sequence[TensorType], Attrs], list[TensorType]]
+
+
+def _unary_infer(allowed: tuple[DType, ...]) -> InferFn:
     def infer(types: Sequence[TensorType], attrs: Attrs) -> list[TensorType]:
         if allowed == (DType.f32, DType.f16):
             require_float(types[0])
@@ -127,9 +130,7 @@ _unary(
 
 
 # binary -----------------------------------------------------------------------------
-def _binary_infer(
-    allowed: tuple[DType, ...], result: DType | None
-) -> Callable[[Sequence[TensorType], Attrs], list[TensorType]]:
+def _binary_infer(allowed: tuple[DType, ...], result: DType | None) -> InferFn:
     def infer(types: Sequence[TensorType], attrs: Attrs) -> list[TensorType]:
         dtype = require_same_dtype(types)
         require_dtype(types[0], allowed)

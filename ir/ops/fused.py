@@ -69,6 +69,9 @@ class TypeEmitter:
     def shape_of(self, value: TensorType) -> tuple[Dim, ...]:
         return value.shape
 
+    def dtype_of(self, value: TensorType) -> DType:
+        return value.dtype
+
 
 def infer_by_decomposition(check: CheckFn, decompose: DecomposeFn) -> InferFn:
     """Inference: ``check`` (clear errors), then the decomposition run on types."""
@@ -87,16 +90,6 @@ def cost_by_decomposition(decompose: DecomposeFn) -> CostFn:
         return Cost(emitter.flops, bytes_moved(ins, outs))
 
     return cost
-
-
-def dtype_of(value: Any) -> DType:
-    """The element type of an emitter value: an array, a TensorType, or a Value (``.type``)."""
-    if isinstance(value, np.ndarray):
-        return DType.parse(value.dtype)
-    t = value if isinstance(value, TensorType) else getattr(value, "type", None)
-    if not isinstance(t, TensorType):
-        raise TypeError(f"cannot tell the dtype of emitter value {value!r}")
-    return t.dtype
 
 
 def apply_activation(em: Emitter[Any], x: Any, activation: str) -> Any:
@@ -220,7 +213,7 @@ def attention_decompose(em: Emitter[Any], inputs: Sequence[Any], attrs: Attrs) -
     """softmax(q @ k^T * scale + additive mask, hidden keys -inf) @ v; an all-hidden row is NaN."""
     q, k, v = inputs[:3]
     mask = inputs[3] if len(inputs) > 3 else None
-    dt = dtype_of(q).numpy
+    dt = em.dtype_of(q).numpy
     *_, sq, d = em.shape_of(q)
     skv = em.shape_of(k)[-2]
     scale = attrs.get("scale")
@@ -234,7 +227,7 @@ def attention_decompose(em: Emitter[Any], inputs: Sequence[Any], attrs: Attrs) -
     scores = em.op("matmul", q, em.op("transpose", k, perm=(0, 1, 3, 2)))
     scores = em.op("mul", scores, em.const(np.array(scale, dtype=dt)))
     visible = []
-    if mask is not None and dtype_of(mask) == DType.bool:
+    if mask is not None and em.dtype_of(mask) == DType.bool:
         visible.append(mask)
     elif mask is not None:
         scores = em.op("add", scores, mask)

@@ -34,7 +34,7 @@ import numpy as np
 from nanograph.ir.attrs import Attrs, AttrSpec, validate_attrs
 from nanograph.ir.dims import Dim, add, mul
 from nanograph.ir.errors import ShapeError, UnknownOpError
-from nanograph.ir.types import TensorType
+from nanograph.ir.types import DType, TensorType
 
 T = TypeVar("T")
 
@@ -57,7 +57,8 @@ class Emitter(Protocol[T]):
 
     ``op`` emits one core op and returns its single output; ``op_multi``
     returns all outputs; ``const`` makes a constant from an array;
-    ``shape_of`` is a value's shape (symbolic dims where the IR has them).
+    ``shape_of`` is a value's shape (symbolic dims where the IR has them) and
+    ``dtype_of`` its element type.
     """
 
     def op(self, name: str, *inputs: T, **attrs: Any) -> T: ...
@@ -67,6 +68,8 @@ class Emitter(Protocol[T]):
     def const(self, array: np.ndarray) -> T: ...
 
     def shape_of(self, value: T) -> tuple[Dim, ...]: ...
+
+    def dtype_of(self, value: T) -> DType: ...
 
 
 DecomposeFn = Callable[[Emitter[Any], Sequence[Any], Attrs], list[Any]]
@@ -188,6 +191,9 @@ class EagerEmitter:
 
     def shape_of(self, value: np.ndarray) -> tuple[Dim, ...]:
         return tuple(int(d) for d in value.shape)
+
+    def dtype_of(self, value: np.ndarray) -> DType:
+        return DType.parse(value.dtype)
 
 
 def reference_by_decomposition(decompose: DecomposeFn) -> ReferenceFn:
