@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from nanograph.frontend.tensor import Tensor
-from nanograph.frontend.tracer import TraceError, current_tracer, user_location
+from nanograph.frontend.tracer import _CURRENT, TraceError, current_tracer, user_location
 from nanograph.ir.dims import Dim, as_dim, mul
+from nanograph.ir.errors import DTypeError, NanographError, ShapeError
 from nanograph.ir.graph import Value
 from nanograph.ir.types import DType
 
@@ -37,13 +38,30 @@ def _dtype_hint(args: Sequence[TensorLike]) -> DType | None:
     return None
 
 
+def _describe(inputs: Sequence[TensorLike]) -> str:
+    return ", ".join(
+        str(x.value.type) if isinstance(x, Tensor) else type(x).__name__ for x in inputs
+    )
+
+
 def _value(x: TensorLike, dtype: DType | None) -> Value:
+    """The IR value for an operand: a Python (or NumPy) scalar takes ``dtype``, the dtype
+    of the tensor it meets; a float never silently becomes an integer."""
     if isinstance(x, Tensor):
         return x.value
     tracer = current_tracer()
-    if isinstance(x, (bool, int, float)) and not isinstance(x, np.ndarray):
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, (bool, int, float)):
         if dtype is None:
             dtype = DType.bool if isinstance(x, bool) else DType.f32
+        elif isinstance(x, float) and not dtype.is_float:
+            raise DTypeError(
+                f"the float scalar {x!r} cannot meet a {dtype} tensor: nanograph does not "
+                "promote types",
+                loc=user_location(),
+                hint="cast the tensor first, e.g. ids.float() * 0.5",
+            )
         return tracer.graph.add_constant(
             tracer.graph.unique_name(tracer._scoped("scalar")), np.array(x, dtype=dtype.numpy)
         )
@@ -57,7 +75,8 @@ def emit(op: str, *inputs: TensorLike, **attrs: Any) -> Tensor:
 
 
 def emit_multi(op: str, *inputs: TensorLike, **attrs: Any) -> list[Tensor]:
-    tracer = current_tracer()
+    """Record ``op`` and return all its outputs."""
+    tracer = _CURRENT.get() or current_tracer(f"{op} on ({_describe(inputs)})")
     dtype = _dtype_hint(inputs)
     values = [_value(x, dtype) for x in inputs]
     node = tracer.emit(op, values, {k: v for k, v in attrs.items() if v is not None})
@@ -74,7 +93,11 @@ def _pair(v: int | Sequence[int], what: str) -> tuple[int, int]:
         return (v, v)
     t = tuple(v)
     if len(t) != 2:
-        raise TraceError(f"{what} must be an int or a pair, got {v!r}", loc=user_location())
+        raise TraceError(
+            f"{what} must be an int or a pair, got {v!r}",
+            loc=user_location(),
+            hint=f"give {what} as n or (n_height, n_width)",
+        )
     return (int(t[0]), int(t[1]))
 
 
@@ -165,7 +188,15 @@ def logical_not(x: Tensor) -> Tensor:
 
 
 def cast(x: Tensor, dtype: object) -> Tensor:
-    return emit("cast", x, to=DType.parse(dtype))
+    try:
+        to = DType.parse(dtype)
+    except NanographError as err:
+        raise type(err)(
+            f"cast: cannot cast {_describe([x])} to {dtype!r}: {err.message}",
+            loc=user_location(),
+            hint=err.hint,
+        ) from None
+    return emit("cast", x, to=to)
 
 
 # linear algebra and nn --------------------------------------------------------------
@@ -268,7 +299,11 @@ def layer_norm(
     n = 1 if isinstance(normalized_shape, int) else len(tuple(normalized_shape))
     inputs = [x] + [t for t in (weight, bias) if t is not None]
     if weight is None and bias is not None:
-        raise TraceError("layer_norm with a bias needs a weight too", loc=user_location())
+        raise TraceError(
+            f"layer_norm of {x.value.type}: a bias needs a weight too",
+            loc=user_location(),
+            hint="pass weight=np.ones(normalized_shape) with the bias",
+        )
     return emit("layer_norm", *inputs, axis=-n, epsilon=eps)
 
 
@@ -323,7 +358,7 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap two axes (PyTorch's ``transpose``)."""
     perm = list(range(x.ndim))
-    a, b = _axis(dim0, x.ndim), _axis(dim1, x.ndim)
+    a, b = _axis(dim0, x, "transpose"), _axis(dim1, x, "transpose")
     perm[a], perm[b] = perm[b], perm[a]
     return emit("transpose", x, perm=perm)
 
@@ -333,10 +368,11 @@ def permute(x: Tensor, *dims: Any) -> Tensor:
     return emit("transpose", x, perm=perm)
 
 
-def _axis(dim: int, rank: int) -> int:
+def _axis(dim: int, x: Tensor, op: str) -> int:
+    rank = x.ndim
     if not -rank <= dim < rank:
-        raise TraceError(
-            f"dim {dim} is out of range for a tensor of rank {rank}",
+        raise ShapeError(
+            f"{op}: dim {dim} is out of range for {x.value.type} (rank {rank})",
             loc=user_location(),
             hint=f"use a dim in [{-rank}, {rank - 1}]",
         )
@@ -344,7 +380,13 @@ def _axis(dim: int, rank: int) -> int:
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    start, end = _axis(start_dim, x.ndim), _axis(end_dim, x.ndim)
+    start, end = _axis(start_dim, x, "flatten"), _axis(end_dim, x, "flatten")
+    if start > end:
+        raise ShapeError(
+            f"flatten: start_dim {start_dim} comes after end_dim {end_dim} in {x.value.type}",
+            loc=user_location(),
+            hint="give start_dim <= end_dim",
+        )
     if end == x.ndim - 1 and start <= 1:
         return emit("flatten", x, axis=start) if start == 1 else reshape(x, x.numel)
     merged: Dim = 1
@@ -357,7 +399,11 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
     return emit("unsqueeze", x, axes=(dim,))
 
 
-def squeeze(x: Tensor, dim: int | Sequence[int]) -> Tensor:
+def squeeze(x: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
+    """Remove axes of length 1: ``dim`` ones, or (None) every axis whose dim is the int 1."""
+    if dim is None:
+        axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
+        return emit("squeeze", x, axes=axes) if axes else x
     return emit("squeeze", x, axes=_axes(dim))
 
 
@@ -367,13 +413,20 @@ def cat(tensors: Sequence[TensorLike], dim: int = 0) -> Tensor:
 
 def split(x: Tensor, split_size: int | Sequence[int], dim: int = 0) -> list[Tensor]:
     """PyTorch's ``split``: chunks of ``split_size`` (last may be smaller) or explicit sizes."""
-    total = x.shape[_axis(dim, x.ndim)]
+    total = x.shape[_axis(dim, x, "split")]
     if isinstance(split_size, int):
         if not isinstance(total, int):
             raise TraceError(
-                f"cannot split symbolic dim {total} into chunks of {split_size}",
+                f"split: cannot cut the symbolic dim {total} of {x.value.type} into chunks "
+                f"of {split_size}: the number of pieces would depend on {total}",
                 loc=user_location(),
-                hint="give the explicit sizes",
+                hint="give the explicit sizes, e.g. F.split(x, [a, b], dim)",
+            )
+        if split_size < 1:
+            raise ShapeError(
+                f"split: chunk size {split_size} must be >= 1 (splitting {x.value.type})",
+                loc=user_location(),
+                hint="give a positive chunk size or the explicit sizes",
             )
         sizes = [split_size] * (total // split_size)
         if total % split_size:
@@ -391,7 +444,10 @@ def pad(x: Tensor, pads: Sequence[int], mode: str = "constant", value: float = 0
     """PyTorch's ``F.pad``: ``pads`` is (last_begin, last_end, prev_begin, prev_end, ...)."""
     if len(pads) % 2 or len(pads) // 2 > x.ndim:
         raise TraceError(
-            f"pad needs pairs for at most {x.ndim} dims, got {list(pads)}", loc=user_location()
+            f"pad: {tuple(pads)} is not (begin, end) pairs for at most the {x.ndim} dims of "
+            f"{x.value.type}",
+            loc=user_location(),
+            hint="give an even number of pads, last dim first: (left, right, top, bottom, ...)",
         )
     begins, ends = [0] * x.ndim, [0] * x.ndim
     for i in range(len(pads) // 2):
@@ -412,6 +468,11 @@ def scaled_scores(q: Tensor, k: Tensor, scale: float | None = None) -> Tensor:
     d = q.shape[-1]
     if scale is None:
         if not isinstance(d, int):
-            raise TraceError("head dim must be static to derive the scale", loc=user_location())
+            raise TraceError(
+                f"attention scores: head dim {d} of q {q.value.type} must be static to derive "
+                "the scale 1/sqrt(d)",
+                loc=user_location(),
+                hint="pass scale= explicitly",
+            )
         scale = 1.0 / math.sqrt(d)
     return mul_(matmul(q, transpose(k, -2, -1)), scale)

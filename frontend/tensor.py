@@ -50,9 +50,11 @@ class Tensor:
         from nanograph.frontend.tracer import TraceError, user_location
 
         raise TraceError(
-            "a symbolic tensor has no truth value while tracing",
+            f"{self!r} has no truth value while tracing: its value is only known when the "
+            "graph runs (an `if`, `while`, `and`/`or` or `assert` on a tensor)",
             loc=user_location(),
-            hint="data-dependent Python control flow cannot be traced; use F.where",
+            hint="data-dependent Python control flow cannot be traced; select with "
+            "F.where(condition, a, b), or branch on shapes (x.shape), which are known",
         )
 
     # arithmetic -------------------------------------------------------------------
@@ -82,6 +84,9 @@ class Tensor:
 
     def __pow__(self, other: Any) -> Tensor:
         return F.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return F.pow(other, self)
 
     def __matmul__(self, other: Any) -> Tensor:
         return F.matmul(self, other)
@@ -116,7 +121,32 @@ class Tensor:
     def eq(self, other: Any) -> Tensor:
         return F.emit("equal", self, other)
 
+    def ne(self, other: Any) -> Tensor:
+        return F.logical_not(self.eq(other))
+
+    # `==` records a node, as in PyTorch (else `ids == pad` would silently be False);
+    # hashing stays by identity so tensors can still be dict keys.
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return NotImplemented if other is None else self.eq(other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return NotImplemented if other is None else self.ne(other)
+
     __hash__ = object.__hash__
+
+    def __iter__(self) -> Any:
+        """Rows along axis 0 (a static dim), as in PyTorch: ``a, b = x`` unpacks."""
+        n = self.shape[0] if self.ndim else None
+        if not isinstance(n, int):
+            from nanograph.frontend.tracer import TraceError, user_location
+
+            what = "a scalar" if n is None else f"its symbolic first dim {n}"
+            raise TraceError(
+                f"cannot iterate over {self!r}: {what} has no fixed length",
+                loc=user_location(),
+                hint="index or split explicitly (x[i], F.split) over static dims",
+            )
+        return (self[i] for i in range(n))
 
     # methods ----------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
@@ -140,7 +170,7 @@ class Tensor:
     def unsqueeze(self, dim: int) -> Tensor:
         return F.unsqueeze(self, dim)
 
-    def squeeze(self, dim: int) -> Tensor:
+    def squeeze(self, dim: int | tuple[int, ...] | None = None) -> Tensor:
         return F.squeeze(self, dim)
 
     def expand(self, *shape: Any) -> Tensor:

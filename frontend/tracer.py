@@ -3,7 +3,9 @@
 One ``Tracer`` is active while ``trace`` runs (a context variable, so nested
 or concurrent traces in other threads do not mix). It knows:
 - the graph being built;
-- the module scope stack, so nodes get readable names (``layers.0.attn.q_proj``);
+- the module scope stack, so nodes get readable names: a node recorded inside
+  module ``layers.0.linear1`` is ``layers.0.linear1.<op>``, and the module's
+  output is renamed to the module path itself (see ``Module.__call__``);
 - the state-dict name of every parameter and buffer, so weights become named
   constants (``@conv1.weight``) exactly once each;
 - the user's source line, found by walking the stack past nanograph's own
@@ -22,6 +24,7 @@ import numpy as np
 
 from nanograph.ir.errors import NanographError
 from nanograph.ir.graph import Graph, Node, Value
+from nanograph.ir.ops import get_op
 from nanograph.ir.types import DType
 
 if TYPE_CHECKING:
@@ -46,15 +49,35 @@ def user_location() -> str:
     return ""
 
 
-def current_tracer() -> Tracer:
+def current_tracer(what: str = "") -> Tracer:
+    """The active tracer; outside ``trace`` a ``TraceError`` naming ``what`` was attempted."""
     tracer = _CURRENT.get()
     if tracer is None:
+        doing = f"cannot record {what}: " if what else ""
         raise TraceError(
-            "symbolic tensors can only be used while a model is being traced",
+            f"{doing}symbolic tensors can only be used while a model is being traced",
             loc=user_location(),
-            hint="call ng.trace(model, spec) and use the tensors it passes to forward()",
+            hint="call ng.trace(model, spec) and use the tensors it passes to forward(); "
+            "a tensor kept from a finished trace cannot be used again",
         )
     return tracer
+
+
+def in_module(err: NanographError, path: str, kind: str) -> None:
+    """Add "in module <path> (<kind>)" to ``err``'s location, once (innermost module wins)."""
+    if getattr(err, "_module_noted", False):
+        return
+    context = f"in module {path} ({kind})"
+    err.loc = f"{err.loc}, {context}" if err.loc else context
+    err.args = (err._format(),)
+    err._module_noted = True  # type: ignore[attr-defined]
+
+
+def _input_name(op: str, index: int) -> str:
+    try:
+        return get_op(op).input_name(index)
+    except (NanographError, IndexError):
+        return str(index)
 
 
 class Tracer:
@@ -68,6 +91,7 @@ class Tracer:
     ) -> None:
         self.graph = graph
         self.scopes: list[str] = []
+        self.node_scope: dict[int, str] = {}  # id(node) -> the scope it was recorded in
         self.module_paths = dict(module_paths or {})
         self._array_names = dict(named_arrays or {})
         self._constants: dict[int, Value] = {}
@@ -76,7 +100,11 @@ class Tracer:
 
     def __enter__(self) -> Tracer:
         if _CURRENT.get() is not None:
-            raise TraceError("trace() was called while another trace is running in this thread")
+            raise TraceError(
+                "trace() was called while another trace is running in this thread",
+                loc=user_location(),
+                hint="trace the inner model separately; inside forward(), call modules directly",
+            )
         self._token = _CURRENT.set(self)
         return self
 
@@ -111,10 +139,22 @@ class Tracer:
 
     # nodes ------------------------------------------------------------------------
     def _scoped(self, op: str) -> str:
-        if not self.scopes:
-            return op
-        scope = self.scopes[-1]
-        return scope if self.graph.unique_name(scope) == scope else f"{scope}.{op}"
+        return f"{self.scopes[-1]}.{op}" if self.scopes else op
+
+    def owns(self, value: Value) -> bool:
+        """Whether ``value`` belongs to the graph being traced (not to an earlier trace)."""
+        if value.producer is not None:
+            return value.producer.graph is self.graph
+        if value.const is not None:
+            return self.graph.constants.get(value.name) is value
+        return any(value is v for v in self.graph.inputs)
+
+    def name_module_output(self, value: Value, path: str) -> None:
+        """Rename ``value`` to module ``path`` if the module's own code (not a child) made it."""
+        node = value.producer
+        if node is None or self.node_scope.get(id(node)) != path:
+            return
+        self.graph.rename(value, self.graph.unique_name(path))
 
     def emit(
         self,
@@ -124,9 +164,32 @@ class Tracer:
         *,
         name: str | None = None,
     ) -> Node:
-        """Append ``op`` to the graph at the user's source line; errors carry that line."""
+        """Append ``op`` to the graph at the user's source line; errors carry that line.
+
+        Every error names the op and the input types (inference errors already
+        do; attribute errors get the types added here).
+        """
         loc = user_location()
-        return self.graph.add(op, list(inputs), attrs, loc=loc, names=[name or self._scoped(op)])
+        for i, v in enumerate(inputs):
+            if not self.owns(v):
+                raise TraceError(
+                    f"{op}: input {i} %{v.name}: {v.type} belongs to another trace",
+                    loc=loc,
+                    hint="tensors live only during the trace that made them; "
+                    "compute the value inside forward() instead of keeping it",
+                )
+        try:
+            names = [name or self._scoped(op)]
+            node = self.graph.add(op, list(inputs), attrs, loc=loc, names=names)
+        except NanographError as err:
+            if "(inputs " in err.message:
+                raise
+            shown = ", ".join(f"{_input_name(op, i)}: {v.type}" for i, v in enumerate(inputs))
+            raise type(err)(
+                f"{err.message} (inputs {shown})", loc=err.loc or loc, hint=err.hint
+            ) from None
+        self.node_scope[id(node)] = self.scopes[-1] if self.scopes else ""
+        return node
 
     def wrap(self, node: Node) -> Tensor | list[Tensor]:
         from nanograph.frontend.tensor import Tensor

@@ -32,6 +32,7 @@ from nanograph.frontend import functional as F
 from nanograph.frontend.nn.linear import Linear
 from nanograph.frontend.nn.module import Module
 from nanograph.frontend.tensor import Tensor
+from nanograph.frontend.tracer import user_location
 from nanograph.ir.errors import AttributeValueError
 from nanograph.ir.types import DType
 
@@ -65,10 +66,15 @@ class MultiHeadAttention(Module):
             raise AttributeValueError(
                 f"MultiHeadAttention: embed_dim={embed_dim} is not divisible by "
                 f"num_heads={num_heads}",
+                loc=user_location(),
                 hint="choose num_heads dividing embed_dim",
             )
         if window is not None and window < 0:
-            raise AttributeValueError(f"MultiHeadAttention: window={window} must be >= 0")
+            raise AttributeValueError(
+                f"MultiHeadAttention: window={window} must be >= 0",
+                loc=user_location(),
+                hint="window=w lets query i see keys j with |i - j| <= w; use None for no band",
+            )
         self.embed_dim, self.num_heads = embed_dim, num_heads
         self.head_dim = embed_dim // num_heads
         self.causal, self.window = causal, window
@@ -86,7 +92,7 @@ class MultiHeadAttention(Module):
         query: Tensor,
         key: Tensor | None = None,
         value: Tensor | None = None,
-        mask: Tensor | None = None,
+        mask: Tensor | np.ndarray | None = None,
     ) -> Tensor:
         key = query if key is None else key
         value = key if value is None else value
@@ -96,6 +102,7 @@ class MultiHeadAttention(Module):
         scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))
         visible = visibility_mask(q.shape[2], k.shape[2], self.causal, self.window)
         if mask is not None:
+            mask = F.as_tensor(mask)  # a NumPy array becomes a constant of its own dtype
             if mask.dtype == DType.bool:
                 visible = mask if visible is None else (visible & mask)
             else:
@@ -108,9 +115,10 @@ class MultiHeadAttention(Module):
 
     def _convert_state(self, state: dict[str, Any], prefix: str) -> None:
         for kind in ("weight", "bias"):
-            packed = state.pop(f"{prefix}in_proj_{kind}", None)
-            if packed is None:
-                continue
+            packed = state.get(f"{prefix}in_proj_{kind}")
+            if packed is None or packed.ndim < 1 or packed.shape[0] != 3 * self.embed_dim:
+                continue  # absent, or the wrong size: reported as unexpected by the caller
+            del state[f"{prefix}in_proj_{kind}"]
             for name, part in zip(("q_proj", "k_proj", "v_proj"), np.split(packed, 3), strict=True):
                 state[f"{prefix}{name}.{kind}"] = part
 

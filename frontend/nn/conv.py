@@ -8,6 +8,7 @@ from nanograph.frontend import functional as F
 from nanograph.frontend.nn import init
 from nanograph.frontend.nn.module import Module, Parameter
 from nanograph.frontend.tensor import Tensor
+from nanograph.frontend.tracer import user_location
 from nanograph.ir.errors import AttributeValueError
 
 
@@ -34,7 +35,10 @@ class Conv2d(Module):
         if in_channels % groups or out_channels % groups:
             raise AttributeValueError(
                 f"Conv2d: in_channels={in_channels} and out_channels={out_channels} "
-                f"must both be divisible by groups={groups}"
+                f"must both be divisible by groups={groups}",
+                loc=user_location(),
+                hint="choose groups dividing both channel counts (groups=in_channels is "
+                "a depthwise convolution)",
             )
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)

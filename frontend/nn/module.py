@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nanograph.ir.errors import StateDictError
+from nanograph.ir.errors import NanographError, StateDictError
 
 
 class Parameter:
@@ -107,9 +107,18 @@ class Module:
 
     # state dict -------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Parameters and persistent buffers by PyTorch name (arrays are copies)."""
-        out = {name: p.data.copy() for name, p in self.named_parameters()}
-        out.update({name: b.copy() for name, b in self.named_buffers(persistent_only=True)})
+        """Parameters and persistent buffers by PyTorch name (arrays are copies).
+
+        In PyTorch's order: module by module, each module's parameters, then its buffers.
+        """
+        out: dict[str, np.ndarray] = {}
+        for path, module in self.named_modules():
+            pre = f"{path}." if path else ""
+            for name, p in module._parameters.items():
+                out[pre + name] = p.data.copy()
+            for name, b in module._buffers.items():
+                if name in module._persistent:
+                    out[pre + name] = b.copy()
         return out
 
     def _convert_state(self, state: dict[str, Any], prefix: str) -> None:
@@ -157,13 +166,14 @@ class Module:
             pre = f"{path}." if path else ""
             for name, p in module._parameters.items():
                 out[pre + name] = (module, name, p.shape)
-            for name in module._persistent:
-                out[pre + name] = (module, name, tuple(module._buffers[name].shape))
+            for name, b in module._buffers.items():  # dict order: reports are deterministic
+                if name in module._persistent:
+                    out[pre + name] = (module, name, tuple(b.shape))
         return out
 
     def _assign(self, attr: str, array: np.ndarray) -> None:
-        if attr in self._parameters:
-            self._parameters[attr].data = np.ascontiguousarray(array, dtype=np.float32)
+        if attr in self._parameters:  # a copy: the caller may reuse its array
+            self._parameters[attr].data = np.array(array, dtype=np.float32, order="C", copy=True)
         else:
             old = self._buffers[attr]
             self.register_buffer(attr, array.astype(old.dtype), persistent=True)
@@ -173,7 +183,14 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from nanograph.frontend.tracer import _CURRENT
+        """Run ``forward``; while tracing, inside this module's name scope.
+
+        The module's output is named after its path (``layers.0.linear1``) when
+        its own code produced it, and errors raised inside it say which module
+        they came from ("in module layers.0.linear1 (Linear)").
+        """
+        from nanograph.frontend.tensor import Tensor
+        from nanograph.frontend.tracer import _CURRENT, in_module
 
         tracer = _CURRENT.get()
         path = tracer.module_paths.get(id(self)) if tracer is not None else None
@@ -181,9 +198,15 @@ class Module:
             return self.forward(*args, **kwargs)
         tracer.scopes.append(path)
         try:
-            return self.forward(*args, **kwargs)
+            out = self.forward(*args, **kwargs)
+        except NanographError as err:
+            in_module(err, path, type(self).__name__)
+            raise
         finally:
             tracer.scopes.pop()
+        if isinstance(out, Tensor):
+            tracer.name_module_output(out.value, path)
+        return out
 
     def eval(self) -> Module:
         """Inference mode (the only mode nanograph has); returns self."""

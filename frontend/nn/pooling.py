@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from nanograph.frontend import functional as F
 from nanograph.frontend.nn.module import Module
 from nanograph.frontend.tensor import Tensor
+from nanograph.frontend.tracer import user_location
 from nanograph.ir.errors import AttributeValueError
 
 
@@ -63,5 +64,6 @@ class AdaptiveAvgPool2d(GlobalAvgPool2d):
         if output_size not in (1, (1, 1), [1, 1]):
             raise AttributeValueError(
                 f"AdaptiveAvgPool2d({output_size!r}) is not supported",
+                loc=user_location(),
                 hint="use output_size=1 (global average pooling) or AvgPool2d",
             )

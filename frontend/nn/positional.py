@@ -30,12 +30,19 @@ def sinusoidal_table(max_len: int, dim: int) -> np.ndarray:
 
 
 def _add_rows(x: Tensor, table: object, max_len: int) -> Tensor:
+    if x.ndim != 3:
+        raise ShapeError(
+            f"positional encoding: x {x.value.type} must be [N, S, E]",
+            loc=user_location(),
+            hint="add the batch axis (x.unsqueeze(0)) or reshape to [N, S, E]",
+        )
     s = x.shape[1]
     if isinstance(s, int) and s > max_len:
         raise ShapeError(
-            f"sequence length {s} exceeds the positional table's max_len={max_len}",
+            f"positional encoding: x {x.value.type} has sequence length {s}, more than the "
+            f"table's max_len={max_len}",
             loc=user_location(),
-            hint="build the encoding with a larger max_len",
+            hint=f"build the encoding with max_len >= {s}",
         )
     return x + F.as_tensor(table)[:s]
 

@@ -17,6 +17,7 @@ from nanograph.frontend.nn.module import Module
 from nanograph.frontend.nn.normalization import LayerNorm
 from nanograph.frontend.nn.shaping import Dropout
 from nanograph.frontend.tensor import Tensor
+from nanograph.frontend.tracer import user_location
 from nanograph.ir.errors import AttributeValueError
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
@@ -40,6 +41,7 @@ class TransformerEncoderLayer(Module):
         if activation not in _ACTIVATIONS:
             raise AttributeValueError(
                 f"TransformerEncoderLayer: activation {activation!r} is not supported",
+                loc=user_location(),
                 hint=f"use one of {', '.join(_ACTIVATIONS)}",
             )
         self.activation, self.norm_first = activation, norm_first
