@@ -27,7 +27,10 @@ from nanograph.ir.graph import Graph, Value
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    """A class name in snake case: ``TinyCNN`` -> ``tiny_cnn``."""
+    # A boundary before an upper-case letter that follows a lower-case letter or digit,
+    # or that starts a capitalized word after an acronym (``SAGANBlock`` -> ``sagan_block``).
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 def _named_arrays(model: Any) -> tuple[dict[int, str], dict[int, str]]:

@@ -24,7 +24,6 @@ import numpy as np
 
 from nanograph.ir.errors import NanographError
 from nanograph.ir.graph import Graph, Node, Value
-from nanograph.ir.ops import get_op
 from nanograph.ir.types import DType
 
 if TYPE_CHECKING:
@@ -71,13 +70,6 @@ def in_module(err: NanographError, path: str, kind: str) -> None:
     err.loc = f"{err.loc}, {context}" if err.loc else context
     err.args = (err._format(),)
     err._module_noted = True  # type: ignore[attr-defined]
-
-
-def _input_name(op: str, index: int) -> str:
-    try:
-        return get_op(op).input_name(index)
-    except (NanographError, IndexError):
-        return str(index)
 
 
 class Tracer:
@@ -178,16 +170,8 @@ class Tracer:
                     hint="tensors live only during the trace that made them; "
                     "compute the value inside forward() instead of keeping it",
                 )
-        try:
-            names = [name or self._scoped(op)]
-            node = self.graph.add(op, list(inputs), attrs, loc=loc, names=names)
-        except NanographError as err:
-            if "(inputs " in err.message:
-                raise
-            shown = ", ".join(f"{_input_name(op, i)}: {v.type}" for i, v in enumerate(inputs))
-            raise type(err)(
-                f"{err.message} (inputs {shown})", loc=err.loc or loc, hint=err.hint
-            ) from None
+        names = [name or self._scoped(op)]
+        node = self.graph.add(op, list(inputs), attrs, loc=loc, names=names)
         self.node_scope[id(node)] = self.scopes[-1] if self.scopes else ""
         return node
 

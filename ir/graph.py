@@ -113,19 +113,25 @@ def _input_name(opdef: Any, index: int) -> str:
     return f"extra input {index}"
 
 
+def _located(err: NanographError, op: str, inputs: Sequence[Value], loc: str) -> NanographError:
+    """``err`` prefixed with the op, followed by the input types, located at ``loc``."""
+    opdef = get_op(op)
+    shapes = ", ".join(f"{_input_name(opdef, i)}: {v.type}" for i, v in enumerate(inputs))
+    message = err.message if err.message.startswith(op) else f"{op}: {err.message}"
+    return type(err)(f"{message} (inputs {shapes})", loc=loc or err.loc, hint=err.hint)
+
+
 def infer_node_types(
     op: str, inputs: Sequence[Value], attrs: Attrs, loc: str = ""
 ) -> list[TensorType]:
-    """Output types of ``op`` on ``inputs``; errors name the op, shapes and ``loc``."""
+    """Output types of ``op`` on ``inputs``; errors name the op, input types and ``loc``."""
     opdef = get_op(op)
     types = [v.type for v in inputs]
     try:
         opdef.check_arity(len(inputs))
         out = opdef.infer(types, attrs)
     except NanographError as err:
-        shapes = ", ".join(f"{_input_name(opdef, i)}: {t}" for i, t in enumerate(types))
-        message = err.message if err.message.startswith(op) else f"{op}: {err.message}"
-        raise type(err)(f"{message} (inputs {shapes})", loc=loc or err.loc, hint=err.hint) from None
+        raise _located(err, op, inputs, loc) from None
     expected = opdef.count_outputs(attrs)
     if len(out) != expected:
         raise ShapeError(f"{op}: inference gave {len(out)} outputs, expected {expected}")
@@ -231,7 +237,7 @@ class Graph:
         try:
             norm = attrs if isinstance(attrs, Attrs) else opdef.make_attrs(attrs or {})
         except NanographError as err:
-            raise err.at(loc) if loc and not err.loc else err from None
+            raise _located(err, op, inputs, loc) from None
         out_types = list(types) if types is not None else infer_node_types(op, inputs, norm, loc)
         bases = list(names) if names else [op] * len(out_types)
         if len(bases) < len(out_types):

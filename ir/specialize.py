@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from nanograph.ir.dims import Dim, SymExpr, substitute, symbols_of
-from nanograph.ir.errors import InputError, VerificationError
-from nanograph.ir.graph import Graph, Node
+from nanograph.ir.errors import InputError, NanographError, VerificationError
+from nanograph.ir.graph import Graph, Node, infer_node_types
 from nanograph.ir.ops import get_op
 from nanograph.ir.types import TensorType, type_of_array
 
@@ -157,11 +157,40 @@ def _remove_dead_nodes(graph: Graph) -> int:
     return removed
 
 
+def _check_assumptions(graph: Graph, bindings: Mapping[str, Dim]) -> None:
+    """Re-infer every node on the bound types; a difference means the sizes break an
+    assumption made while tracing (a symbolic slice ``[:S]`` of a 512-row table
+    assumes ``S <= 512``), which is the caller's input, not an internal error."""
+    for node in graph.nodes:
+        declared = [v.type for v in node.outputs]
+        try:
+            inferred = infer_node_types(node.op, node.inputs, node.attrs, node.loc)
+        except NanographError as err:
+            raise InputError(
+                f"with {_show(bindings)}, {err.message}", loc=node.loc, hint=err.hint
+            ) from None
+        if inferred != declared:
+            got = ", ".join(str(t) for t in inferred)
+            want = ", ".join(str(t) for t in declared)
+            raise InputError(
+                f"with {_show(bindings)}, {node.op} %{node.outputs[0].name} gives {got} "
+                f"but the traced graph assumes {want}",
+                loc=node.loc,
+                hint="these sizes are outside what the model supports "
+                "(e.g. a sequence longer than a position table); use smaller sizes",
+            )
+
+
 def specialize(graph: Graph, dims: Mapping[str, int]) -> Graph:
-    """A copy of ``graph`` with ``dims`` bound and static shape computation folded."""
+    """A copy of ``graph`` with ``dims`` bound and static shape computation folded.
+
+    Raises ``InputError`` (naming the node's source line) where the bound sizes
+    contradict an assumption the traced graph made.
+    """
     bindings = _check_bindings(graph, dims)
     out = graph.copy()
     _substitute_all(out, bindings)
+    _check_assumptions(out, bindings)
     for node in list(out.nodes):
         if _foldable(node):
             _fold(out, node)

@@ -108,7 +108,7 @@ def _zoo_row(name: str, module: Any) -> list[str]:
     try:
         loaded = load_model(name)
         dims = loaded.spec.resolve_dims()
-        flops = graph_flops(ng.trace(loaded.module, loaded.spec), dims)
+        flops = graph_flops(ng.trace(loaded.module, loaded.spec, name=loaded.name), dims)
     except NanographError as err:  # one broken model should not hide the others
         return [name, description, "-", "error", err.message.splitlines()[0]]
     shown = ", ".join(f"{k}={v}" for k, v in dims.items()) or "-"
@@ -121,7 +121,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     loaded = load_model(args.model)
     feeds = _feeds(args, loaded.spec)
     t0 = time.perf_counter()
-    graph = ng.trace(loaded.module, loaded.spec)
+    graph = ng.trace(loaded.module, loaded.spec, name=loaded.name)
     t1 = time.perf_counter()
     exe = ng.compile(graph, level=args.level, backend=args.backend)
     t2 = time.perf_counter()
@@ -182,7 +182,7 @@ def _ms(seconds: float) -> str:
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
     """Print MODEL's IR text; ``--dims`` binds the given symbols first."""
     loaded = load_model(args.model)
-    graph = ng.trace(loaded.module, loaded.spec)
+    graph = ng.trace(loaded.module, loaded.spec, name=loaded.name)
     if args.dims:
         loaded.spec.resolve_dims(args.dims)  # rejects symbols that no input uses
         graph = ng.specialize(graph, args.dims)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import nanograph as ng
+from nanograph import nn
 from nanograph.api import BACKENDS, LEVELS, ConfigError
 from nanograph.ir.errors import InputError, VerificationError
 from nanograph.ir.graph import Graph
@@ -146,3 +147,25 @@ def test_readme_walkthrough_runs_as_written(capsys: pytest.CaptureFixture[str]) 
     printed = capsys.readouterr().out
     assert "graph tiny_cnn(%x: f32[N,3,32,32])" in printed
     assert ": (2, 10)}" in printed
+
+
+def test_a_sequence_longer_than_the_position_table_is_a_located_input_error() -> None:
+    class Positions(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pe = nn.SinusoidalPositionalEncoding(8, max_len=4)
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            return self.pe(x)  # the user's line the error must name
+
+    exe = ng.compile(ng.trace(Positions(), ng.InputSpec("x", ("N", "S", 8))))
+    assert exe(x=np.ones((1, 4, 8), np.float32))["pe"].shape == (1, 4, 8)
+    with pytest.raises(InputError) as info:
+        exe(x=np.ones((1, 6, 8), np.float32))
+    line = next(
+        i
+        for i, text in enumerate(Path(__file__).read_text().splitlines(), 1)
+        if "the user's line the error must name" in text
+    )
+    assert info.value.loc == f"test_api.py:{line}"
+    assert "S=6" in str(info.value)

@@ -36,8 +36,15 @@ class TransformerEncoderLayer(Module):
         bias: bool = True,
         causal: bool = False,
         window: int | None = None,
+        batch_first: bool = True,
     ) -> None:
         super().__init__()
+        if not batch_first:
+            raise AttributeValueError(
+                "TransformerEncoderLayer: only batch_first=True ([N, S, E] inputs) is supported",
+                loc=user_location(),
+                hint="pass batch_first=True and give inputs as [N, S, E]",
+            )
         if activation not in _ACTIVATIONS:
             raise AttributeValueError(
                 f"TransformerEncoderLayer: activation {activation!r} is not supported",

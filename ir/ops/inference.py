@@ -82,7 +82,11 @@ def require_same_dtype(types: Sequence[TensorType]) -> DType:
 def require_rank(t: TensorType, rank: int, what: str = "input", layout: str = "") -> None:
     if t.rank != rank:
         extra = f" ({layout})" if layout else ""
-        raise ShapeError(f"{what} must have rank {rank}{extra}, got {t}")
+        if t.rank < rank:
+            hint = f"add the missing leading axes, e.g. x.unsqueeze(0) for a batch of one{extra}"
+        else:
+            hint = f"reshape or flatten it to rank {rank}"
+        raise ShapeError(f"{what} must have rank {rank}{extra}, got {t}", hint=hint)
 
 
 # dim arithmetic and layouts --------------------------------------------------------

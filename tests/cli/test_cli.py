@@ -228,7 +228,8 @@ def test_show_prints_exactly_the_ir_text(capsys: pytest.CaptureFixture[str]) -> 
     code, out, _ = run_cli(capsys, "show", "lenet")
     assert code == 0
     model, spec = MODELS["lenet"].build()
-    assert out == ng.print_graph(ng.trace(model, spec))  # no rich markup or wrapping
+    assert out == ng.print_graph(ng.trace(model, spec, name="lenet"))  # no rich markup or wrapping
+    assert out.startswith("graph lenet(")  # named after the zoo entry
 
 
 def test_zoo_lists_every_model_with_parameters_and_flops(

@@ -733,3 +733,14 @@ def test_identity_for_a_returned_input_points_at_the_return() -> None:
     graph = ng.trace(model, spec("x", 3))
     assert graph.outputs[0].producer is not None
     assert graph.outputs[0].producer.loc == f"{FILE}:{line_of('return-input')}"
+
+
+@pytest.mark.parametrize(
+    ("class_name", "graph_name"),
+    [("TinyCNN", "tiny_cnn"), ("SAGANBlock", "sagan_block"), ("LeNet5", "le_net5"), ("mlp", "mlp")],
+)
+def test_graph_is_named_after_the_model_class_in_snake_case(
+    class_name: str, graph_name: str
+) -> None:
+    model_class = type(class_name, (nn.Module,), {"forward": lambda self, x: x + 1.0})
+    assert ng.trace(model_class(), ng.InputSpec("x", (2,))).name == graph_name

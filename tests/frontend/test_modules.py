@@ -22,7 +22,7 @@ from nanograph.frontend import nn
 from nanograph.frontend.nn.positional import sinusoidal_table
 from nanograph.frontend.spec import InputSpec
 from nanograph.frontend.tensor import Tensor
-from nanograph.ir.errors import StateDictError
+from nanograph.ir.errors import AttributeValueError, StateDictError
 
 RTOL = ATOL = 1e-5
 RNG = np.random.default_rng(1)
@@ -595,3 +595,10 @@ def test_transformer_encoder_layer_matches_the_formulas(norm_first: bool, act: s
         (out,) = run_reference(graph, {"x": x}).values()
         expected = encoder_layer_numpy(x, layer.state_dict(), 2, norm_first, act)
         close(out, expected.astype(np.float32))
+
+
+def test_encoder_layer_accepts_pytorch_batch_first_and_refuses_sequence_first() -> None:
+    layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+    assert layer.norm_first is False
+    with pytest.raises(AttributeValueError, match="batch_first"):
+        nn.TransformerEncoderLayer(8, 2, 16, batch_first=False)

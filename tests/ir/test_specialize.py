@@ -164,3 +164,18 @@ def test_bool_and_numpy_sizes() -> None:
 def test_a_binding_that_makes_a_dim_negative_is_refused() -> None:
     with pytest.raises(InputError, match=r"H=1, %win would have the negative shape i64\[-1\]"):
         specialize(parse_graph(BEFORE), {"H": 1})
+
+
+def test_sizes_that_break_a_traced_assumption_name_the_node() -> None:
+    # rows [0, S) of a 4-row table: the type f32[S,8] assumes S <= 4
+    g = Graph("table")
+    x = g.add_input("x", TensorType.of("f32", ["S", 8]))
+    table = g.add_constant("table", np.zeros((4, 8), np.float32))
+    rows = g.add("slice", [table], {"starts": [0], "ends": ["S"]}, loc="model.py:7")
+    g.outputs = [g.add("add", [x, rows.output]).output]
+    assert specialize(g, {"S": 4}).outputs[0].type == TensorType.of("f32", [4, 8])
+    with pytest.raises(InputError) as info:
+        specialize(g, {"S": 6})
+    text = str(info.value)
+    assert "S=6" in text and "f32[4,8]" in text and "f32[6,8]" in text
+    assert info.value.loc == "model.py:7"
