@@ -30,15 +30,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nanograph.ir.dims import Dim, SymExpr, substitute
-from nanograph.ir.errors import InputError
+from nanograph.ir.errors import InputConversionWarning, InputError
 from nanograph.ir.types import DType, TensorType
 
 if TYPE_CHECKING:
     from nanograph.ir.graph import Graph
-
-
-class InputConversionWarning(UserWarning):
-    """Input arrays were converted (cast or made contiguous) before running."""
 
 
 def bind_inputs(

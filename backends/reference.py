@@ -28,19 +28,11 @@ from typing import Any
 import numpy as np
 
 from nanograph.backends.feeds import DimBinder, bind_inputs
-from nanograph.ir.errors import NanographError
+from nanograph.ir.errors import ExecutionError, InternalError, NanographError
 from nanograph.ir.graph import Graph, Node, Value
 from nanograph.ir.ops import OpDef, get_op
 from nanograph.ir.specialize import graph_symbols, specialize
 from nanograph.ir.types import DType
-
-
-class ExecutionError(NanographError):
-    """An op's reference failed while running a node (the original error is its cause)."""
-
-
-class InternalError(NanographError):
-    """nanograph broke its own contract, e.g. a node's result disagrees with its type."""
 
 
 class ReferenceInterpreter:

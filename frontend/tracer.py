@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nanograph.ir.errors import NanographError
+from nanograph.ir.errors import NanographError, TraceError
 from nanograph.ir.graph import Graph, Node, Value
 from nanograph.ir.types import DType
 
@@ -31,10 +31,6 @@ if TYPE_CHECKING:
 
 _FRONTEND_DIR = os.path.dirname(os.path.realpath(__file__))
 _CURRENT: contextvars.ContextVar[Tracer | None] = contextvars.ContextVar("tracer", default=None)
-
-
-class TraceError(NanographError):
-    """The DSL was used outside ``trace`` or with something it cannot record."""
 
 
 def user_location() -> str:

@@ -64,3 +64,31 @@ class StateDictError(NanographError):
 
 class ModelLoadError(NanographError):
     """A MODEL argument (zoo name, Python file) could not be loaded."""
+
+
+class TraceError(NanographError):
+    """The DSL was used outside ``trace`` or with something it cannot record."""
+
+
+class ExecutionError(NanographError):
+    """An op's reference failed while running a node (the original error is its cause)."""
+
+
+class InternalError(NanographError):
+    """nanograph broke its own contract, e.g. a node's result disagrees with its type."""
+
+
+class ConfigError(NanographError):
+    """An unknown or unavailable level or backend."""
+
+
+class OutputFileError(NanographError):
+    """A result file could not be written."""
+
+
+class NanographWarning(UserWarning):
+    """Base class of nanograph's warnings."""
+
+
+class InputConversionWarning(NanographWarning):
+    """Input arrays were converted (cast or made contiguous) before running."""

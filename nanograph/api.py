@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from nanograph.backends.reference import ReferenceInterpreter
-from nanograph.ir.errors import InputError, NanographError
+from nanograph.ir.errors import ConfigError, InputError
 from nanograph.ir.graph import Graph
 from nanograph.ir.verify import verify
 
@@ -42,10 +42,6 @@ BACKENDS: dict[str, str] = {
     "ort-cuda": "onnxruntime, CUDA provider (arrives with the ONNX issue)",
 }
 _NOT_YET = ("ort-cpu", "ort-cuda")
-
-
-class ConfigError(NanographError):
-    """An unknown or unavailable level or backend."""
 
 
 @dataclass(frozen=True)

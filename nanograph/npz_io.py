@@ -17,11 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nanograph.ir.errors import InputError, NanographError
-
-
-class OutputFileError(NanographError):
-    """A result file could not be written."""
+from nanograph.ir.errors import InputError, OutputFileError
 
 
 def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
