@@ -1,22 +1,22 @@
 """Arrays to and from ``.npz`` files keyed by name (the CLI's ``--inputs`` and ``--save``).
 
-``read_npz`` never unpickles (``allow_pickle=False``). ``write_npz`` is atomic:
-it writes a temporary file in the target's folder and ``os.replace``s it, so a
-reader sees the old file or the complete new one, never a partial write.
+``read_npz`` never unpickles (``allow_pickle=False``). ``write_npz`` is atomic
+(``backends.atomic_write``: a temporary file in the target's folder, fsync,
+``os.replace``), so a reader sees the old file or the complete new one, never
+a partial write.
 Failures are ``InputError`` (reading) or ``OutputFileError`` (writing).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
-from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
+from nanograph.backends.atomic_write import atomic_write
 from nanograph.ir.errors import InputError, OutputFileError
 
 
@@ -42,34 +42,14 @@ def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
 def write_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` as an ``.npz`` (as ``np.savez``), atomically."""
-    target = Path(path)
-    folder = target.parent
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    except OSError as err:
-        raise OutputFileError(f"cannot write {target}: {err}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with zipfile.ZipFile(fh, "w") as archive:
-                for name, array in arrays.items():
-                    with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; match a normal new file
-        os.replace(tmp, target)
-    except BaseException as err:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(err, OSError):
-            raise OutputFileError(f"cannot write {target}: {err}") from None
-        raise
 
+    def write(fh: BinaryIO) -> None:
+        with zipfile.ZipFile(fh, "w") as archive:
+            for name, array in arrays.items():
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    atomic_write(path, write)
 
 
 __all__ = ["OutputFileError", "read_npz", "write_npz"]
