@@ -1,10 +1,19 @@
-"""Resolving a CLI ``MODEL`` argument: a zoo name or a Python file with ``build()``.
+"""Resolving a CLI ``MODEL`` argument: a zoo name, a Python file with ``build()``,
+or an ONNX file.
 
 ``build(seed: int = 0)`` returns ``(module, spec)``: the DSL module and its
 inputs (a ``ModelSpec``, one ``InputSpec`` or a list of them). Every failure is
 a ``ModelLoadError`` that says what MODEL may be and lists the zoo's names;
 errors inside a user's file name the file and line. Nanograph errors raised by
 ``build()`` itself (e.g. a ``StateDictError``) pass through unchanged.
+
+An ``.onnx`` MODEL is imported (``import_onnx``); its ``module`` replays the
+imported graph when traced, so ``trace(module, spec)`` gives that graph back,
+and ``graph`` holds it. Its spec is read from the graph's inputs (ONNX names,
+symbolic dims). Integer inputs need a value range for random examples: it is
+``[0, n)`` where ``n`` is the smallest table the input indexes through
+``gather`` (token ids below the vocabulary size), else ``[0, 2)``, which an
+``InputRangeWarning`` reports.
 """
 
 from __future__ import annotations
@@ -13,22 +22,26 @@ import difflib
 import importlib.util
 import sys
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from nanograph.frontend.spec import ModelSpec, as_model_spec
-from nanograph.ir.errors import ModelLoadError, NanographError
+from nanograph.frontend.spec import InputSpec, ModelSpec, as_model_spec
+from nanograph.ir.errors import InputRangeWarning, ModelLoadError, NanographError
+from nanograph.ir.graph import Graph, Value
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A built model: its name (zoo name or file stem), the DSL module, its input spec."""
+    """A built model: its name (zoo name or file stem), the DSL module, its input spec,
+    and for an imported ONNX model the imported graph."""
 
     name: str
     module: Any
     spec: ModelSpec
+    graph: Graph | None = None
 
 
 def zoo_models() -> dict[str, ModuleType]:
@@ -50,7 +63,7 @@ def load_model(ref: str) -> LoadedModel:
     """Build MODEL ``ref``: a path (ends in ``.py`` or contains ``/``), else a zoo name."""
     path = Path(ref)
     if ref.endswith(".onnx"):
-        raise _load_error(f"cannot load {ref}: ONNX models arrive with the ONNX import issue")
+        return load_onnx_model(path)
     if ref.endswith(".py") or "/" in ref:
         return _build(path.stem, _import_file(path), ref)
     models = zoo_models()
@@ -71,7 +84,8 @@ def _zoo_names() -> str:
 def _load_error(message: str) -> ModelLoadError:
     return ModelLoadError(
         message,
-        hint=f"MODEL is a zoo name ({_zoo_names()}) or a path to a .py file with build()",
+        hint=f"MODEL is a zoo name ({_zoo_names()}), a path to a .py file with build(), "
+        "or an .onnx file",
     )
 
 
@@ -125,4 +139,104 @@ def _user_error(what: str, err: Exception, path: Path) -> ModelLoadError:
     return ModelLoadError(f"{what}: {type(err).__name__}: {err}", loc=where)
 
 
-__all__ = ["LoadedModel", "describe_model", "load_model", "zoo_models"]
+# ONNX files ----------------------------------------------------------------------------
+class GraphModule:
+    """A callable that replays ``graph`` into the graph being traced (for ``trace``).
+
+    Tracing it on the graph's inputs gives a copy of ``graph``: same nodes,
+    attributes, locations, value and output names, constants by name.
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.__name__ = graph.name
+
+    def __call__(self, *tensors: Any) -> dict[str, Any]:
+        from nanograph.frontend.tensor import Tensor
+        from nanograph.frontend.tracer import current_tracer
+
+        target = current_tracer("an imported ONNX graph").graph
+        values: dict[int, Value] = {
+            id(v): t.value for v, t in zip(self.graph.inputs, tensors, strict=True)
+        }
+        for name, constant in self.graph.constants.items():
+            values[id(constant)] = target.add_constant(target.unique_name(name), constant.const)
+        for node in self.graph.nodes:
+            inputs = [values[id(v)] for v in node.inputs]
+            names = [v.name for v in node.outputs]
+            copy = target.add(node.op, inputs, node.attrs, loc=node.loc, names=names)
+            values.update(zip((id(v) for v in node.outputs), copy.outputs, strict=True))
+        return {v.name: Tensor(values[id(v)]) for v in self.graph.outputs}
+
+
+_INDEX_PRESERVING = {
+    "cast",
+    "reshape",
+    "unsqueeze",
+    "squeeze",
+    "flatten",
+    "identity",
+    "expand",
+    "slice",
+    "transpose",
+    "concat",
+}
+
+
+def table_size(value: Value) -> int | None:
+    """The smallest static table length that ``value``'s elements index through ``gather``."""
+    sizes: list[int] = []
+    seen: set[int] = set()
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for node, index in current.uses:
+            if node.op == "gather" and index == 1:
+                data = node.inputs[0].type
+                dim = data.shape[node.attrs["axis"] % data.rank]
+                if isinstance(dim, int):
+                    sizes.append(dim)
+            elif node.op in _INDEX_PRESERVING:
+                stack.extend(node.outputs)
+    return min(sizes) if sizes else None
+
+
+def onnx_model_spec(graph: Graph) -> ModelSpec:
+    """Input specs of an imported graph; guessed integer ranges are reported as warnings."""
+    specs = []
+    for value in graph.inputs:
+        value_range = None
+        if value.type.dtype.is_int:
+            size = table_size(value)
+            if size is None:
+                warnings.warn(
+                    f"input {value.name!r} ({value.type}) indexes no table, so its random "
+                    "values are drawn from [0, 2); pass --inputs to choose them",
+                    InputRangeWarning,
+                    stacklevel=3,
+                )
+            value_range = (0.0, float(size if size is not None else 2))
+        specs.append(InputSpec(value.name, value.type.shape, value.type.dtype, value_range))
+    return ModelSpec(specs)
+
+
+def load_onnx_model(path: Path) -> LoadedModel:
+    """Import an ``.onnx`` MODEL (``OnnxLoadError`` is a ``ModelLoadError``)."""
+    from nanograph.frontend.onnx_import import import_onnx
+
+    graph = import_onnx(path)
+    return LoadedModel(path.stem, GraphModule(graph), onnx_model_spec(graph), graph)
+
+
+__all__ = [
+    "GraphModule",
+    "LoadedModel",
+    "describe_model",
+    "load_model",
+    "load_onnx_model",
+    "onnx_model_spec",
+    "zoo_models",
+]
