@@ -66,6 +66,15 @@ class ModelLoadError(NanographError):
     """A MODEL argument (zoo name, Python file) could not be loaded."""
 
 
+class OnnxLoadError(ModelLoadError):
+    """An ONNX file is empty, truncated, not ONNX, invalid, or its external data is unsafe."""
+
+
+class UnsupportedOpError(NanographError):
+    """An ONNX op (or a form of it: an attribute, dtype or data-dependent shape) that the
+    importer cannot represent in the IR; the message names every such node."""
+
+
 class TraceError(NanographError):
     """The DSL was used outside ``trace`` or with something it cannot record."""
 
@@ -86,9 +95,25 @@ class OutputFileError(NanographError):
     """A result file could not be written."""
 
 
+class ProviderUnavailableError(NanographError):
+    """An onnxruntime execution provider asked for explicitly (e.g. CUDA) cannot be used here."""
+
+
+class OnnxRuntimeError(NanographError):
+    """onnxruntime refused a model or failed while running it (its message is the cause)."""
+
+
 class NanographWarning(UserWarning):
     """Base class of nanograph's warnings."""
 
 
 class InputConversionWarning(NanographWarning):
     """Input arrays were converted (cast or made contiguous) before running."""
+
+
+class InputRangeWarning(NanographWarning):
+    """Random integer inputs of an imported model use a guessed value range."""
+
+
+class ProviderFallbackWarning(NanographWarning):
+    """onnxruntime runs on a fallback provider (CPU) because the preferred one (CUDA) is missing."""

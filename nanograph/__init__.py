@@ -8,6 +8,7 @@ printed, optimized by passes and run by a backend::
     graph = ng.trace(model, spec)
     print(ng.print_graph(graph))
     outs = ng.compile(graph)(spec.random_inputs())
+    ng.export_onnx(graph, "vit_tiny.onnx")          # level O2, opset 23
 
 ``ng.zoo`` loads on first use: the zoo's models import ``nanograph`` themselves,
 and ``import nanograph`` (and so the CLI) stays quick.
@@ -19,6 +20,7 @@ import importlib
 from typing import Any
 
 from nanograph.api import BACKENDS, LEVELS, Compiled, CompileReport, ConfigError, compile
+from nanograph.export import export_onnx
 from nanograph.frontend import functional, nn
 from nanograph.frontend import functional as F
 from nanograph.frontend.spec import InputSpec, ModelSpec
@@ -45,6 +47,17 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'nanograph' has no attribute {name!r}")
 
 
+def import_onnx(model: Any) -> Graph:
+    """Import an ONNX model (path, bytes or ``ModelProto``) as a verified ``Graph``.
+
+    See ``nanograph.frontend.onnx_import.import_onnx``; imported on first call,
+    so ``import nanograph`` does not load onnx.
+    """
+    from nanograph.frontend.onnx_import import import_onnx as _import_onnx
+
+    return _import_onnx(model)
+
+
 __all__ = [
     "BACKENDS",
     "LEVELS",
@@ -64,7 +77,9 @@ __all__ = [
     "VerificationError",
     "compile",
     "errors",
+    "export_onnx",
     "functional",
+    "import_onnx",
     "nn",
     "parse_graph",
     "print_graph",

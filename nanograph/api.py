@@ -9,8 +9,12 @@ One vocabulary everywhere (Python API and CLI):
 
 What exists today, and what ``CompileReport.notes`` says plainly: no passes
 exist yet, so every level runs the empty O0 pipeline; ``numpy`` runs the
-reference interpreter until the planned executor lands with the layout issue;
-the onnxruntime backends arrive with the ONNX issue and are refused until then.
+reference interpreter until the planned executor lands with the layout issue.
+
+The onnxruntime backends export the compiled graph to ONNX in memory
+(``opset``, ``attention`` lowering) and run it in onnxruntime (``threads``,
+``optimization``: see ``nanograph.backends.ort``); their report adds those
+settings and, after the first run, which execution provider ran each node.
 
 ``compile`` never mutates the caller's graph: it works on a copy (constant
 arrays are shared, read-only).
@@ -18,9 +22,10 @@ arrays are shared, read-only).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -28,6 +33,9 @@ from nanograph.backends.reference import ReferenceInterpreter
 from nanograph.ir.errors import ConfigError, InputError
 from nanograph.ir.graph import Graph
 from nanograph.ir.verify import verify
+
+if TYPE_CHECKING:
+    from nanograph.backends.ort import ProviderReport
 
 LEVELS: dict[str, str] = {
     "O0": "no passes",
@@ -38,10 +46,41 @@ LEVELS: dict[str, str] = {
 BACKENDS: dict[str, str] = {
     "numpy-ref": "NumPy reference interpreter (the oracle)",
     "numpy": "planned NumPy executor (for now: the reference interpreter)",
-    "ort-cpu": "onnxruntime, CPU provider (arrives with the ONNX issue)",
-    "ort-cuda": "onnxruntime, CUDA provider (arrives with the ONNX issue)",
+    "ort-cpu": "onnxruntime, CPU execution provider (the graph exported to ONNX in memory)",
+    "ort-cuda": "onnxruntime, CUDA execution provider (CPU for nodes CUDA has no kernel for)",
 }
-_NOT_YET = ("ort-cpu", "ort-cuda")
+_ORT_PROVIDERS = {"ort-cpu": "cpu", "ort-cuda": "cuda"}
+DEFAULT_OPSET = 23
+DEFAULT_ATTENTION = "auto"
+
+
+@dataclass(frozen=True)
+class OnnxRuntimeSettings:
+    """How an onnxruntime backend runs the graph: the ONNX export and the session.
+
+    ``attention`` is the lowering asked for, ``lowered`` what the exporter
+    says it did with the graph's attention nodes (its ``nanograph.attention``
+    metadata; empty if it says nothing). ``providers`` are those the session
+    really uses, best first; ``threads`` ``None`` is onnxruntime's default;
+    ``optimization`` is onnxruntime's graph optimization level.
+    """
+
+    opset: int
+    attention: str
+    lowered: str
+    providers: tuple[str, ...]
+    threads: int | None
+    optimization: str
+    version: str
+
+    def __str__(self) -> str:
+        threads = "onnxruntime's default" if self.threads is None else str(self.threads)
+        attention = f"attention={self.attention}" + (f": {self.lowered}" if self.lowered else "")
+        return (
+            f"exported to ONNX opset {self.opset} ({attention}); "
+            f"onnxruntime {self.version} on {', '.join(self.providers)}, "
+            f"intra-op threads: {threads}, graph optimization: {self.optimization}"
+        )
 
 
 @dataclass(frozen=True)
@@ -51,7 +90,9 @@ class CompileReport:
     ``pipeline`` lists the passes run, in order (empty until passes exist);
     ``nodes_before``/``nodes_after`` count nodes of the input graph and of the
     compiled one; ``notes`` say where the result differs from what the level
-    and backend promise.
+    and backend promise. For the onnxruntime backends, ``onnx`` holds the
+    export and session settings, and ``providers`` which provider ran each node
+    (``None`` until the first run, which is profiled to find out).
     """
 
     level: str
@@ -60,6 +101,8 @@ class CompileReport:
     nodes_before: int
     nodes_after: int
     notes: tuple[str, ...]
+    onnx: OnnxRuntimeSettings | None = None
+    providers: ProviderReport | None = None
 
     def __str__(self) -> str:
         passes = ", ".join(self.pipeline) or "none"
@@ -68,21 +111,38 @@ class CompileReport:
             f"passes: {passes}",
             f"nodes: {self.nodes_before} -> {self.nodes_after}",
         ]
+        if self.onnx is not None:
+            lines.append(f"onnxruntime: {self.onnx}")
+            known = self.providers.summary() if self.providers else "known after the first run"
+            lines.append(f"providers: {known}")
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+class Runner(Protocol):
+    """What ``Compiled`` calls: checks ``feeds`` and returns outputs by name."""
+
+    def run(self, feeds: Mapping[str, Any], *, stacklevel: int = 2) -> dict[str, np.ndarray]: ...
 
 
 class Compiled:
     """A graph compiled for one backend: call it with arrays by input name.
 
     ``exe(x=arr)`` or ``exe({"x": arr})`` returns a dict of outputs by name.
-    ``graph`` is the compiled graph (the compiler's own copy).
+    ``graph`` is the compiled graph (the compiler's own copy); ``runner`` is
+    the backend's (a ``ReferenceInterpreter`` or an ``OrtRunner``).
     """
 
-    def __init__(self, graph: Graph, report: CompileReport, runner: ReferenceInterpreter) -> None:
+    def __init__(self, graph: Graph, report: CompileReport, runner: Runner) -> None:
         self.graph = graph
-        self.report = report
-        self._runner = runner
+        self.runner = runner
+        self._report = report
+
+    @property
+    def report(self) -> CompileReport:
+        """What ``compile`` did; for onnxruntime, ``providers`` is filled once it is known."""
+        providers = getattr(self.runner, "provider_report", None)
+        return self._report if providers is None else replace(self._report, providers=providers)
 
     @property
     def input_names(self) -> list[str]:
@@ -96,6 +156,25 @@ class Compiled:
         self, feeds: Mapping[str, Any] | None = None, /, **named: Any
     ) -> dict[str, np.ndarray]:
         """Run on ``feeds`` and/or keyword arrays; raises ``InputError`` on bad inputs."""
+        return self.runner.run(self._merge(feeds, named), stacklevel=3)
+
+    def profile(self, feeds: Mapping[str, Any] | None = None, /, **named: Any) -> ProviderReport:
+        """onnxruntime backends: run once, profiled, and say which provider ran each node.
+
+        The first call of ``exe`` is profiled already (``exe.report.providers``);
+        this is for asking again, e.g. at other input sizes. ``ConfigError`` for
+        the NumPy backends, which have no providers.
+        """
+        profile = getattr(self.runner, "profile", None)
+        if profile is None:
+            raise ConfigError(
+                f"backend {self._report.backend!r} has no execution providers to report",
+                hint="compile with backend ort-cpu or ort-cuda",
+            )
+        report: ProviderReport = profile(self._merge(feeds, named), stacklevel=3)
+        return report
+
+    def _merge(self, feeds: Mapping[str, Any] | None, named: dict[str, Any]) -> dict[str, Any]:
         if feeds is not None and not isinstance(feeds, Mapping):
             raise InputError(
                 f"pass inputs by name, got a positional {type(feeds).__name__}",
@@ -107,27 +186,47 @@ class Compiled:
         if twice:
             raise InputError(f"input(s) {', '.join(twice)} given both in the dict and by keyword")
         merged.update(named)
-        return self._runner.run(merged, stacklevel=3)
+        return merged
 
     def __repr__(self) -> str:
-        r = self.report
+        r = self._report
         return f"<Compiled {self.graph.name}: {r.level} on {r.backend}, {r.nodes_after} nodes>"
 
 
-def compile(graph: Graph, level: str = "O0", backend: str = "numpy-ref") -> Compiled:
+def compile(
+    graph: Graph,
+    level: str = "O0",
+    backend: str = "numpy-ref",
+    *,
+    opset: int | None = None,
+    attention: str | None = None,
+    threads: int | None = None,
+    optimization: str | None = None,
+) -> Compiled:
     """Verify a copy of ``graph``, run the passes of ``level``, build ``backend``'s runner.
 
-    Raises ``ConfigError`` for an unknown level or backend (listing the valid
-    ones) or one that does not exist yet; ``VerificationError`` for a broken
-    graph; ``ExecutionError`` for constants without data.
+    The keyword options are for the onnxruntime backends only (``ConfigError``
+    with the NumPy ones): ``opset`` (default 23) and ``attention`` (default
+    ``"auto"``) are the ONNX export's; ``threads`` (default: onnxruntime's)
+    and ``optimization`` (``disabled|basic|extended|all``, default ``all``)
+    the session's. Building an ``ort-*`` backend exports the graph in memory
+    and creates (or reuses) an onnxruntime session.
+
+    Raises ``ConfigError`` for an unknown level, backend or option (listing the
+    valid ones); ``VerificationError`` for a broken graph; ``ExecutionError``
+    for constants without data; ``ProviderUnavailableError`` for ``ort-cuda``
+    where onnxruntime cannot use CUDA; the exporter's errors for a graph it
+    cannot export; ``OnnxRuntimeError`` where onnxruntime refuses the model.
     """
     _check_choice("level", level, LEVELS)
     _check_choice("backend", backend, BACKENDS)
-    if backend in _NOT_YET:
+    ort_options = {"opset": opset, "attention": attention, "threads": threads}
+    ort_options["optimization"] = optimization
+    given = [name for name, value in ort_options.items() if value is not None]
+    if backend not in _ORT_PROVIDERS and given:
         raise ConfigError(
-            f"backend {backend!r} is not available yet: the onnxruntime backends arrive "
-            "with the ONNX export issue",
-            hint="use the numpy-ref or numpy backend for now",
+            f"{', '.join(given)}: option(s) of the onnxruntime backends, not of {backend!r}",
+            hint="drop them, or compile with backend ort-cpu or ort-cuda",
         )
     work = graph.copy()
     verify(work)
@@ -142,7 +241,54 @@ def compile(graph: Graph, level: str = "O0", backend: str = "numpy-ref") -> Comp
         nodes_after=len(work.nodes),
         notes=tuple(_notes(level, backend)),
     )
-    return Compiled(work, report, ReferenceInterpreter(work))
+    if backend not in _ORT_PROVIDERS:
+        return Compiled(work, report, ReferenceInterpreter(work))
+    runner, settings = _onnxruntime_runner(
+        work,
+        _ORT_PROVIDERS[backend],
+        DEFAULT_OPSET if opset is None else opset,
+        DEFAULT_ATTENTION if attention is None else attention,
+        threads,
+        "all" if optimization is None else optimization,
+    )
+    return Compiled(work, replace(report, onnx=settings), runner)
+
+
+def _onnxruntime_runner(
+    graph: Graph, providers: str, opset: int, attention: str, threads: int | None, opt: str
+) -> tuple[Runner, OnnxRuntimeSettings]:
+    """Export ``graph`` to ONNX in memory and open it in onnxruntime (session cached)."""
+    import onnxruntime
+
+    from nanograph.backends.ort import OrtRunner, SessionSettings
+    from nanograph.backends.ort.providers import resolve_providers
+
+    resolve_providers(SessionSettings(providers, threads, opt).providers)  # fail before exporting
+    model = _exporter()(graph, opset=opset, attention=attention)
+    runner = OrtRunner(model, graph=graph, providers=providers, threads=threads, optimization=opt)
+    lowered = next((p.value for p in model.metadata_props if p.key == "nanograph.attention"), "")
+    settings = OnnxRuntimeSettings(
+        opset, attention, lowered, runner.providers, threads, opt, onnxruntime.__version__
+    )
+    return runner, settings
+
+
+def _exporter() -> Callable[..., Any]:
+    """``nanograph.backends.onnx_export.export_onnx``, imported on first use."""
+    try:
+        module = importlib.import_module("nanograph.backends.onnx_export")
+    except ImportError as err:
+        if err.name != "nanograph.backends.onnx_export":
+            raise  # the exporter is there but broken: show the real failure
+        module = None
+    export: Callable[..., Any] | None = getattr(module, "export_onnx", None)
+    if export is None:
+        raise ConfigError(
+            "the onnxruntime backends need the ONNX exporter "
+            "(nanograph.backends.onnx_export.export_onnx), which this installation lacks",
+            hint="use the numpy-ref or numpy backend",
+        )
+    return export
 
 
 def _check_choice(what: str, value: object, choices: Mapping[str, str]) -> None:
@@ -171,4 +317,12 @@ def _notes(level: str, backend: str) -> list[str]:
     return notes
 
 
-__all__ = ["BACKENDS", "LEVELS", "CompileReport", "Compiled", "ConfigError", "compile"]
+__all__ = [
+    "BACKENDS",
+    "LEVELS",
+    "CompileReport",
+    "Compiled",
+    "ConfigError",
+    "OnnxRuntimeSettings",
+    "compile",
+]

@@ -1,18 +1,21 @@
-"""The ``nanograph`` command line: ``zoo``, ``run`` and ``show``.
+"""The ``nanograph`` command line: ``zoo``, ``run``, ``show`` and ``export``.
 
 ``main(argv)`` returns the exit status: 0 on success, 2 for any
 ``NanographError`` (its message on stderr, no traceback) and for bad usage
 (argparse). MODEL is a zoo name or a path to a ``.py`` file with ``build()``
 (see ``model_loading``). The vocabulary is the API's: ``--level O0..O3``,
-``--backend numpy-ref|numpy``, ``--dims N=1,S=128``.
+``--backend numpy-ref|numpy|ort-cpu|ort-cuda``, ``--dims N=1,S=128``; ``--threads N``
+sets onnxruntime's intra-op threads for the ``ort-*`` backends.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,9 +26,8 @@ from rich.text import Text
 
 import nanograph as ng
 from nanograph.api import BACKENDS, LEVELS
-from nanograph.backends.feeds import InputConversionWarning
 from nanograph.frontend.spec import ModelSpec
-from nanograph.ir.errors import InputError, NanographError
+from nanograph.ir.errors import InputError, NanographError, NanographWarning
 from nanograph.model_cost import graph_flops, human, parameter_count
 from nanograph.model_loading import describe_model, load_model, zoo_models
 from nanograph.npz_io import read_npz, write_npz
@@ -62,11 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--level", default="O3", help=f"one of {', '.join(LEVELS)} (default: O3)")
     run.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
+    run.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="onnxruntime intra-op threads, ort-* backends only (default: onnxruntime's)",
+    )
     run.set_defaults(handler=cmd_run)
 
     show = commands.add_parser("show", help="print MODEL's IR")
     _add_model_args(show)
     show.set_defaults(handler=cmd_show)
+    _add_export_parser(commands)
     return parser
 
 
@@ -75,6 +84,12 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dims", type=parse_dims, default={}, metavar="N=1,S=128", help="bind symbolic dims"
     )
+
+
+def _positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive int")
+    return int(text)
 
 
 def parse_dims(text: str) -> dict[str, int]:
@@ -123,10 +138,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     t0 = time.perf_counter()
     graph = ng.trace(loaded.module, loaded.spec, name=loaded.name)
     t1 = time.perf_counter()
-    exe = ng.compile(graph, level=args.level, backend=args.backend)
-    t2 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", InputConversionWarning)
+        warnings.simplefilter("always", NanographWarning)
+        exe = ng.compile(graph, level=args.level, backend=args.backend, threads=args.threads)
+        t2 = time.perf_counter()
         outputs = exe(feeds)
     t3 = time.perf_counter()
     for warning in caught:
@@ -139,6 +154,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     )
     for note in exe.report.notes:
         console.print(f"note: {note}", markup=False)
+    if exe.report.onnx is not None:  # an onnxruntime backend: how it ran, and where
+        console.print(f"onnxruntime: {exe.report.onnx}", markup=False)
+        if exe.report.providers is not None:
+            console.print(f"providers: {exe.report.providers.summary()}", markup=False)
     if args.save:
         write_npz(args.save, outputs)
         console.print(f"saved {', '.join(outputs)} to {args.save}", markup=False)
@@ -189,6 +208,67 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     text = ng.print_graph(graph)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")  # IR text is not rich markup
     return 0
+
+
+# export ----------------------------------------------------------------------------
+def _add_export_parser(commands: Any) -> None:
+    export = commands.add_parser("export", help="trace MODEL and write it as an ONNX file")
+    _add_model_args(export)
+    export.add_argument("-o", "--output", required=True, metavar="F.onnx", help="file to write")
+    export.add_argument("--opset", type=int, default=23, help="ONNX opset, 17..28 (default: 23)")
+    export.add_argument("--level", default="O2", help=f"one of {', '.join(LEVELS)} (default: O2)")
+    export.add_argument(
+        "--attention",
+        default="auto",
+        help="auto|onnx|ms|plain: ONNX Attention, com.microsoft.MultiHeadAttention or plain "
+        "ops (default: auto = onnx at opset >= 23, else plain)",
+    )
+    export.add_argument(
+        "--external-data", action="store_true", help="put weights over 1 KB in F.onnx.data"
+    )
+    export.set_defaults(handler=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace, console: Console) -> int:
+    """Trace MODEL (``--dims`` binds symbols), export it; print what was written."""
+    loaded = load_model(args.model)
+    graph = ng.trace(loaded.module, loaded.spec, name=loaded.name)
+    if args.dims:
+        loaded.spec.resolve_dims(args.dims)  # rejects symbols that no input uses
+        graph = ng.specialize(graph, args.dims)
+    model = ng.export_onnx(
+        graph,
+        args.output,
+        level=args.level,
+        opset=args.opset,
+        attention=args.attention,
+        external_data=args.external_data,
+    )
+    for line in export_summary(model, args.output, args.external_data):
+        console.print(line, markup=False)
+    return 0
+
+
+def export_summary(model: Any, path: str, external_data: bool) -> list[str]:
+    """What ``export`` wrote: file(s) and sizes, opset, attention lowering, nodes by type."""
+    from nanograph.backends.onnx_export.save import EXTERNAL_THRESHOLD
+
+    files = f"{path} ({human(os.path.getsize(path))}B)"
+    moved = [t for t in model.graph.initializer if len(t.raw_data) > EXTERNAL_THRESHOLD]
+    if external_data and moved:
+        data = f"{path}.data"
+        files += f" + {data} ({human(os.path.getsize(data))}B, {len(moved)} tensors)"
+    props = {p.key: p.value for p in model.metadata_props}
+    opsets = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import)
+    counts = Counter(n.op_type for n in model.graph.node).most_common()
+    by_type = ", ".join(f"{op} {n}" for op, n in counts)
+    return [
+        f"wrote {files}",
+        f"opset: {opsets} (ir_version {model.ir_version}); level {props.get('nanograph.level')} "
+        f"(passes run: {props.get('nanograph.passes')})",
+        f"attention: {props.get('nanograph.attention')}",
+        f"nodes: {len(model.graph.node)} ({by_type})",
+    ]
 
 
 __all__ = ["build_parser", "main", "parse_dims"]

@@ -76,12 +76,6 @@ def test_unknown_backend_lists_the_valid_ones() -> None:
     assert all(backend in str(info.value) for backend in BACKENDS)
 
 
-@pytest.mark.parametrize("backend", ["ort-cpu", "ort-cuda"])
-def test_onnxruntime_backends_are_refused_until_the_onnx_issue(backend: str) -> None:
-    with pytest.raises(ConfigError, match=r"not available yet.*ONNX"):
-        ng.compile(small_graph(), backend=backend)
-
-
 def test_compile_works_on_a_copy() -> None:
     graph = small_graph()
     before = ng.print_graph(graph)

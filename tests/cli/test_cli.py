@@ -182,7 +182,6 @@ def test_save_into_missing_folder(capsys: pytest.CaptureFixture[str], tiny: Path
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("--backend", "ort-cpu", "not available yet"),
         ("--backend", "tpu", "unknown backend 'tpu'"),
         ("--level", "O7", "unknown level 'O7'"),
         ("--dims", "M=3", "--dims names M, which no input uses"),
