@@ -263,7 +263,7 @@ def _attention_check(types: Sequence[TensorType], attrs: Attrs) -> None:
         if mask.dtype not in (DType.bool, q.dtype):
             raise DTypeError(
                 f"mask {mask} must be bool (False = hidden) or {q.dtype} (additive)",
-                hint="cast the mask with .to('bool') or .to(q's dtype)",
+                hint="cast the mask to bool or to q's dtype first (DSL: mask.to('bool'))",
             )
         broadcasts_to(mask.shape, (*q.shape[:3], k.shape[2]), "mask")
 

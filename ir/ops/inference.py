@@ -56,7 +56,7 @@ def require_float(t: TensorType, what: str = "input") -> None:
     if not t.dtype.is_float:
         raise DTypeError(
             f"{what} must be a float tensor, got {t}",
-            hint="cast it with .to('f32')",
+            hint="insert a cast to f32 first (DSL: x.to('f32'); ONNX: a Cast node)",
         )
 
 
@@ -64,7 +64,10 @@ def require_dtype(t: TensorType, allowed: Iterable[DType], what: str = "input") 
     allowed = tuple(allowed)
     if t.dtype not in allowed:
         names = ", ".join(str(d) for d in allowed)
-        raise DTypeError(f"{what} must be {names}, got {t}", hint="cast it with .to(...)")
+        raise DTypeError(
+            f"{what} must be {names}, got {t}",
+            hint=f"insert a cast to one of {names} first (DSL: x.to(...); ONNX: a Cast node)",
+        )
 
 
 def require_same_dtype(types: Sequence[TensorType]) -> DType:
@@ -74,7 +77,7 @@ def require_same_dtype(types: Sequence[TensorType]) -> DType:
             shown = ", ".join(str(x) for x in types)
             raise DTypeError(
                 f"inputs must have the same dtype, got {shown}",
-                hint="cast one side with .to(...)",
+                hint="insert a cast on one side first (DSL: x.to(...); ONNX: a Cast node)",
             )
     return first
 
