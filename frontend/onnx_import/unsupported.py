@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import onnx
 
+from nanograph.frontend.onnx_import.loading import MIN_OPSET
 from nanograph.frontend.onnx_import.registry import CONVERTERS, schema_version
 from nanograph.ir.errors import UnsupportedOpError
 
@@ -47,7 +48,13 @@ def _reason(node: onnx.NodeProto, opsets: dict[str, int], foldable: bool) -> str
     version = schema_version(node.op_type, domain, opsets)
     if version not in entry.versions:
         known = ", ".join(str(v) for v in entry.versions)
-        return f"version {version} (nanograph converts versions {known})"
+        reason = f"version {version} (nanograph converts versions {known})"
+        if opsets.get("", MIN_OPSET) < MIN_OPSET:
+            reason += (
+                f"; convert the model first: onnx.version_converter.convert_version(model, "
+                f"{MIN_OPSET})"
+            )
+        return reason
     return None
 
 

@@ -71,12 +71,29 @@ def test_random_bytes_text_empty_missing_and_folder(tmp_path: Path) -> None:
     _refused(tmp_path, "is a directory")
 
 
-def test_opset_outside_13_to_28_is_refused(onnx_model: Any) -> None:
+def test_opset_newer_than_28_is_refused(onnx_model: Any) -> None:
     relu = [n("Relu", ["x"], "y")]
-    old = onnx_model(relu, [("x", "f32", [2])], [("y", "f32", [2])], opset=12)
-    assert "convert_version" in _refused(old, "opset 12").hint
     new = onnx_model(relu, [("x", "f32", [2])], [("y", "f32", [2])], opset=29)
     _refused(new, "opset 29, newer")
+
+
+def test_an_old_opset_imports_when_its_op_versions_are_converted(onnx_model: Any) -> None:
+    # And's schema is version 7 at opsets 7..28: the same converter applies
+    both = [n("And", ["a", "b"], "y")]
+    model = onnx_model(
+        both, [("a", "bool", [2]), ("b", "bool", [2])], [("y", "bool", [2])], opset=7
+    )
+    graph = import_onnx(model)
+    assert [node.op for node in graph.nodes] == ["and"]
+
+
+def test_an_old_opset_with_an_older_op_version_names_the_op_and_the_fix(onnx_model: Any) -> None:
+    # Relu at opset 12 is schema version 6, which no converter handles
+    relu = [n("Relu", ["x"], "y")]
+    old = onnx_model(relu, [("x", "f32", [2])], [("y", "f32", [2])], opset=12)
+    with pytest.raises(UnsupportedOpError, match="Relu") as err:
+        import_onnx(old)
+    assert "version 6" in str(err.value) and "convert_version(model, 13)" in str(err.value)
 
 
 def test_invalid_model_reports_the_checker(onnx_model: Any) -> None:
