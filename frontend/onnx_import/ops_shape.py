@@ -20,7 +20,7 @@ from nanograph.frontend.onnx_import.operands import Operand
 from nanograph.frontend.onnx_import.registry import OnnxNode, converter, one
 from nanograph.ir.dims import Dim, exact_div
 from nanograph.ir.ops.inference import normalize_axis
-from nanograph.ir.ops.shape import TO_THE_END
+from nanograph.ir.ops.slicing import TO_THE_END
 
 _MANY = (13, 21, 23, 24, 25)
 

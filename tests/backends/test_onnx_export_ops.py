@@ -25,7 +25,7 @@ from nanograph.ir.dims import Dim, substitute
 from nanograph.ir.errors import ConfigError
 from nanograph.ir.graph import Graph
 from nanograph.ir.ops import OPS
-from nanograph.ir.ops.shape import TO_THE_END
+from nanograph.ir.ops.slicing import TO_THE_END
 from nanograph.ir.types import TensorType
 
 RTOL, ATOL = 1e-4, 1e-5
