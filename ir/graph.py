@@ -41,7 +41,9 @@ class Value:
         self.type = type
         self.producer = producer
         self.const = const
-        self._uses: list[tuple[Node, int]] = []
+        # An ordered set (dict keys): removing any one use is O(1), so deleting the
+        # users of a widely shared value (a DCE walking backwards) stays linear.
+        self._uses: dict[tuple[Node, int], None] = {}
 
     @property
     def uses(self) -> tuple[tuple[Node, int], ...]:
@@ -176,21 +178,33 @@ class Graph:
         self._tail: Node | None = None
         self._count = 0
         self._names: set[str] = set()
+        # base -> where unique_name's search for base_1, base_2, ... resumes: every
+        # base_j below it is taken (kept by _release), so naming k values "add" is O(k).
+        self._next_suffix: dict[str, int] = {}
 
     # naming -----------------------------------------------------------------------
     def unique_name(self, base: str) -> str:
         """``base`` if unused, else ``base_1``, ``base_2``, ... (deterministic)."""
         if base not in self._names:
             return base
-        i = 1
+        i = self._next_suffix.get(base, 1)
         while f"{base}_{i}" in self._names:
             i += 1
+        self._next_suffix[base] = i
         return f"{base}_{i}"
 
     def _claim(self, name: str) -> None:
         if name in self._names:
             raise VerificationError(f"value name %{name} is used twice in graph {self.name}")
         self._names.add(name)
+
+    def _release(self, name: str) -> None:
+        """Make ``name`` free again; ``unique_name`` will find it if it is some ``base_j``."""
+        self._names.discard(name)
+        base, _, digits = name.rpartition("_")
+        suffix = int(digits) if digits.isascii() and digits.isdigit() and digits[0] != "0" else 0
+        if 0 < suffix < self._next_suffix.get(base, 0):
+            self._next_suffix[base] = suffix
 
     # building ---------------------------------------------------------------------
     @property
@@ -270,7 +284,7 @@ class Graph:
         node.graph = self
         self._count += 1
         for i, v in enumerate(node._inputs):
-            v._uses.append((node, i))
+            v._uses[(node, i)] = None
 
     def append(self, node: Node) -> None:
         self._attach(node)
@@ -310,13 +324,13 @@ class Graph:
                 )
         self._unlink(node)
         for v in node.outputs:
-            self._names.discard(v.name)
+            self._release(v.name)
 
     def _unlink(self, node: Node) -> None:
         if node.graph is not self:
             raise VerificationError(f"node {node!r} is not in graph {self.name}")
         for i, v in enumerate(node._inputs):
-            v._uses.remove((node, i))
+            del v._uses[(node, i)]
         if node._prev is None:
             self._head = node._next
         else:
@@ -333,8 +347,8 @@ class Graph:
         """Make ``node``'s input ``index`` refer to ``value``."""
         old = node._inputs[index]
         if node.graph is self:
-            old._uses.remove((node, index))
-            value._uses.append((node, index))
+            del old._uses[(node, index)]
+            value._uses[(node, index)] = None
         node._inputs[index] = value
 
     def replace_all_uses(self, old: Value, new: Value) -> None:
@@ -348,7 +362,7 @@ class Graph:
             )
         for node, index in list(old._uses):
             node._inputs[index] = new
-            new._uses.append((node, index))
+            new._uses[(node, index)] = None
         old._uses.clear()
         self.outputs = [new if o is old else o for o in self.outputs]
 
@@ -357,7 +371,7 @@ class Graph:
         if name == value.name:
             return
         self._claim(name)
-        self._names.discard(value.name)
+        self._release(value.name)
         if self.constants.get(value.name) is value:
             del self.constants[value.name]
             self.constants[name] = value
@@ -367,7 +381,7 @@ class Graph:
         value = self.constants.pop(name)
         if value._uses:
             raise VerificationError(f"constant @{name} is still used")
-        self._names.discard(name)
+        self._release(name)
 
     def sort(self) -> None:
         """Reorder nodes topologically (stable); raises VerificationError on a cycle."""

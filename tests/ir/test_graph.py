@@ -197,3 +197,29 @@ def test_unique_names_are_deterministic() -> None:
     x = g.add_input("x", F)
     names = [g.add("relu", [x]).output.name for _ in range(3)]
     assert names == ["relu", "relu_1", "relu_2"]
+
+
+def test_unique_names_reuse_the_smallest_freed_suffix() -> None:
+    g = Graph()
+    x = g.add_input("x", F)
+    nodes = [g.add("relu", [x]) for _ in range(5)]  # relu, relu_1, ..., relu_4
+    g.remove(nodes[3])
+    g.remove(nodes[1])
+    assert g.unique_name("relu") == "relu_1"
+    g.rename(nodes[2].output, "renamed")  # frees relu_2
+    assert [g.add("relu", [x]).output.name for _ in range(4)] == [
+        "relu_1",
+        "relu_2",
+        "relu_3",
+        "relu_5",
+    ]
+
+
+def test_removing_users_last_to_first_keeps_the_other_uses_in_order() -> None:
+    g = Graph()
+    x = g.add_input("x", F)
+    users = [g.add(op, [x]) for op in ("relu", "exp", "tanh", "neg", "abs")]
+    for node in reversed(users[1:4]):
+        g.remove(node)
+    assert uses(x) == [("relu", 0), ("abs", 0)]
+    verify(g)
