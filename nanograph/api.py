@@ -50,6 +50,8 @@ BACKENDS: dict[str, str] = {
     "ort-cuda": "onnxruntime, CUDA execution provider (CPU for nodes CUDA has no kernel for)",
 }
 _ORT_PROVIDERS = {"ort-cpu": "cpu", "ort-cuda": "cuda"}
+NUMPY_IS_REFERENCE = True
+"""``True`` while backend ``numpy`` runs the reference interpreter (until the planned executor)."""
 DEFAULT_OPSET = 23
 DEFAULT_ATTENTION = "auto"
 
@@ -297,19 +299,39 @@ def _check_choice(what: str, value: object, choices: Mapping[str, str]) -> None:
         raise ConfigError(f"unknown {what} {value!r}", hint=f"valid {what}s: {listed}")
 
 
+def pipeline(level: str) -> list[tuple[str, Callable[[Graph], object]]]:
+    """The passes ``compile`` runs at ``level``, in order, as ``(name, pass)`` pairs.
+
+    A pass mutates the graph it is given. ``ConfigError`` for an unknown level.
+    Empty at every level until passes exist. The compile-time benchmark times
+    each pass through this list, so a new pass is measured without more code.
+    """
+    _check_choice("level", level, LEVELS)
+    return _pipeline(level)
+
+
 def _pipeline(level: str) -> list[tuple[str, Callable[[Graph], object]]]:
     """The passes of ``level``, in order. None exist yet, so every level is empty."""
     return []
 
 
+def level_passes(level: str) -> tuple[str, ...]:
+    """The names of the passes ``level`` runs, in order; ``ConfigError`` for an unknown level.
+
+    Empty for every level until passes exist: tools that compare levels (the
+    benchmark's columns) ask this instead of assuming what a level does.
+    """
+    return tuple(name for name, _ in pipeline(level))
+
+
 def _notes(level: str, backend: str) -> list[str]:
     notes = []
-    if level != "O0":
+    if level != "O0" and not level_passes(level):
         notes.append(
             f"no passes exist yet, so {level} runs the O0 pipeline (no passes); "
             "canonicalization, fusions and layout/memory planning arrive with later issues"
         )
-    if backend == "numpy":
+    if backend == "numpy" and NUMPY_IS_REFERENCE:
         notes.append(
             "backend 'numpy' is currently the reference interpreter (numpy-ref); "
             "the planned executor comes with the layout issue"
@@ -320,9 +342,12 @@ def _notes(level: str, backend: str) -> list[str]:
 __all__ = [
     "BACKENDS",
     "LEVELS",
+    "NUMPY_IS_REFERENCE",
     "CompileReport",
     "Compiled",
     "ConfigError",
     "OnnxRuntimeSettings",
     "compile",
+    "level_passes",
+    "pipeline",
 ]

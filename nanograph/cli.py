@@ -1,11 +1,12 @@
-"""The ``nanograph`` command line: ``zoo``, ``run``, ``show`` and ``export``.
+"""The ``nanograph`` command line: ``zoo``, ``run``, ``show``, ``export`` and ``bench``.
 
 ``main(argv)`` returns the exit status: 0 on success, 2 for any
 ``NanographError`` (its message on stderr, no traceback) and for bad usage
 (argparse). MODEL is a zoo name or a path to a ``.py`` file with ``build()``
 (see ``model_loading``). The vocabulary is the API's: ``--level O0..O3``,
 ``--backend numpy-ref|numpy|ort-cpu|ort-cuda``, ``--dims N=1,S=128``; ``--threads N``
-sets onnxruntime's intra-op threads for the ``ort-*`` backends.
+sets onnxruntime's intra-op threads for the ``ort-*`` backends. ``bench`` lives in
+``nanograph.bench.command``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rich.text import Text
 
 import nanograph as ng
 from nanograph.api import BACKENDS, LEVELS
+from nanograph.bench.command import add_bench_parser
 from nanograph.frontend.spec import ModelSpec
 from nanograph.ir.errors import InputError, NanographError, NanographWarning
 from nanograph.model_cost import graph_flops, human, parameter_count
@@ -76,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(show)
     show.set_defaults(handler=cmd_show)
     _add_export_parser(commands)
+    add_bench_parser(commands, parse_dims)
     return parser
 
 
