@@ -112,7 +112,7 @@ def export_twin(twin: Any, feeds: Mapping[str, np.ndarray], batch_inputs: Sequen
         torch.onnx.export(
             twin,
             args,
-            buffer,  # type: ignore[arg-type]  # a file object works; the stub says paths only
+            buffer,  # type: ignore[arg-type, unused-ignore]  # a file object works; the stub says paths only; without torch installed it is Any
             dynamo=False,
             opset_version=TORCH_OPSET,
             input_names=names,
