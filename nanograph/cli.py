@@ -126,7 +126,7 @@ def _zoo_row(name: str, module: Any) -> list[str]:
     try:
         loaded = load_model(name)
         dims = loaded.spec.resolve_dims()
-        flops = graph_flops(ng.trace(loaded.module, loaded.spec, name=loaded.name), dims)
+        flops = graph_flops(loaded.trace(), dims)
     except NanographError as err:  # one broken model should not hide the others
         return [name, description, "-", "error", err.message.splitlines()[0]]
     shown = ", ".join(f"{k}={v}" for k, v in dims.items()) or "-"
@@ -139,7 +139,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     loaded = load_model(args.model)
     feeds = _feeds(args, loaded.spec)
     t0 = time.perf_counter()
-    graph = ng.trace(loaded.module, loaded.spec, name=loaded.name)
+    graph = loaded.trace()
     t1 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NanographWarning)
@@ -203,11 +203,7 @@ def _ms(seconds: float) -> str:
 # show ------------------------------------------------------------------------------
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
     """Print MODEL's IR text; ``--dims`` binds the given symbols first."""
-    loaded = load_model(args.model)
-    graph = ng.trace(loaded.module, loaded.spec, name=loaded.name)
-    if args.dims:
-        loaded.spec.resolve_dims(args.dims)  # rejects symbols that no input uses
-        graph = ng.specialize(graph, args.dims)
+    graph = load_model(args.model).trace(args.dims)
     text = ng.print_graph(graph)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")  # IR text is not rich markup
     return 0
@@ -235,10 +231,7 @@ def _add_export_parser(commands: Any) -> None:
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
     """Trace MODEL (``--dims`` binds symbols), export it; print what was written."""
     loaded = load_model(args.model)
-    graph = ng.trace(loaded.module, loaded.spec, name=loaded.name)
-    if args.dims:
-        loaded.spec.resolve_dims(args.dims)  # rejects symbols that no input uses
-        graph = ng.specialize(graph, args.dims)
+    graph = loaded.trace(args.dims)
     model = ng.export_onnx(
         graph,
         args.output,

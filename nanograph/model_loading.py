@@ -23,6 +23,7 @@ import importlib.util
 import sys
 import traceback
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -42,6 +43,18 @@ class LoadedModel:
     module: Any
     spec: ModelSpec
     graph: Graph | None = None
+
+    def trace(self, dims: Mapping[str, int] | None = None) -> Graph:
+        """The model traced into a graph named after it; ``dims`` (e.g. from ``--dims``)
+        bind symbols, refusing any that no input uses."""
+        from nanograph.frontend.trace import trace
+        from nanograph.ir.specialize import specialize
+
+        graph = trace(self.module, self.spec, name=self.name)
+        if dims:
+            self.spec.resolve_dims(dims)
+            graph = specialize(graph, dims)
+        return graph
 
 
 def zoo_models() -> dict[str, ModuleType]:
