@@ -24,7 +24,8 @@ from nanograph.ir import (
 )
 from nanograph.ir.attrs import REQUIRED
 from nanograph.ir.ops import OpDef
-from nanograph.ir.text import _attr_value, _Cursor, format_attr, quote_name
+from nanograph.ir.text import format_attr, quote_name
+from nanograph.ir.text_parse import _attr_value, _Cursor
 
 f32 = np.float32
 
