@@ -3,7 +3,8 @@
 It walks the nodes in order and calls each op's ``reference`` from the
 registry; nothing about an op's meaning lives here. Contracts:
 
-- Inputs are checked and symbols bound by ``bind_inputs`` (see ``feeds``);
+- Inputs are checked and symbols bound by ``bind_inputs`` (see ``feeds``;
+  ``InputBinder`` skips the check for a signature it already accepted);
   a symbolic graph is then specialized to those bindings (cached per binding).
 - Each value is dropped right after its last use (as torch.fx's interpreter
   does), so peak memory is the live set, not the whole graph; graph outputs
@@ -27,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from nanograph.backends.feeds import DimBinder, bind_inputs
+from nanograph.backends.feeds import DimBinder
+from nanograph.backends.input_binder import InputBinder
 from nanograph.ir.errors import ExecutionError, InternalError, NanographError
 from nanograph.ir.graph import Graph, Node, Value
 from nanograph.ir.ops import OpDef, get_op
@@ -50,6 +52,7 @@ class ReferenceInterpreter:
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
+        self._binder = InputBinder(graph)
         self._generic = _Plan(graph)
         self._symbols = graph_symbols(graph)
         self._plans: dict[tuple[int | None, ...], _Plan] = {}
@@ -71,7 +74,7 @@ class ReferenceInterpreter:
 
     def run(self, feeds: Mapping[str, Any], *, stacklevel: int = 2) -> dict[str, np.ndarray]:
         """Outputs by name for ``feeds`` (arrays by input name); ``InputError`` on bad feeds."""
-        arrays, dims = bind_inputs(self.graph, feeds, stacklevel=stacklevel + 1)
+        arrays, dims = self._binder.bind(feeds, stacklevel=stacklevel + 1)
         return self.run_bound(arrays, dims)
 
     def run_bound(

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from nanograph.backends.feeds import bind_inputs
+from nanograph.backends.input_binder import InputBinder
 from nanograph.backends.ort.profiling import ProviderReport
 from nanograph.backends.ort.sessions import (
     OrtSession,
@@ -81,6 +81,7 @@ class OrtRunner:
         self._model_inputs = [i.name for i in session.get_inputs()]
         model_outputs = [o.name for o in session.get_outputs()]
         self.graph = graph if graph is not None else inputs_graph(session.get_inputs(), name)
+        self._binder = InputBinder(self.graph)
         self.output_names = [v.name for v in graph.outputs] if graph is not None else model_outputs
         _check_same_arity(self.graph, self._model_inputs, self.output_names, model_outputs)
 
@@ -108,7 +109,7 @@ class OrtRunner:
 
         ``stacklevel`` places an ``InputConversionWarning`` as for ``warnings.warn``.
         """
-        arrays, _ = bind_inputs(self.graph, feeds, stacklevel=stacklevel + 1)
+        arrays, _ = self._binder.bind(feeds, stacklevel=stacklevel + 1)
         return self._run_on(self._entry, arrays)
 
     def profile(self, feeds: Mapping[str, Any], *, stacklevel: int = 2) -> ProviderReport:
@@ -117,7 +118,7 @@ class OrtRunner:
         For placement that may depend on the inputs (shapes); the cached
         session and its first-run report are left as they are.
         """
-        arrays, _ = bind_inputs(self.graph, feeds, stacklevel=stacklevel + 1)
+        arrays, _ = self._binder.bind(feeds, stacklevel=stacklevel + 1)
         entry = profiled_session(self._source, self.settings, self._entry.name)
         self._run_on(entry, arrays)
         assert entry.report is not None  # a successful first run always leaves one
