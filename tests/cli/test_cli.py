@@ -16,6 +16,7 @@ from nanograph.ir.types import TensorType
 from nanograph.model_cost import graph_flops, human
 from nanograph.npz_io import read_npz, write_npz
 from nanograph.zoo import MODELS
+from tests.cli.cli_run import run_cli
 
 TINY = '''\
 """A tiny CNN for CLI tests."""
@@ -44,12 +45,6 @@ def tiny(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.py"
     path.write_text(TINY)
     return path
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def reference_outputs(path: Path, n: int, seed: int = 0) -> dict[str, np.ndarray]:

@@ -16,12 +16,7 @@ from nanograph.backends.reference import run_reference
 from nanograph.cli import main
 from nanograph.ir.graph import Graph
 from nanograph.ir.types import TensorType
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli.cli_run import run_cli
 
 
 def dims_of(value: onnx.ValueInfoProto) -> list[object]:

@@ -11,11 +11,11 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from nanograph.backends.reference import run_reference
-from nanograph.cli import main
 from nanograph.frontend.onnx_import import import_onnx
 from nanograph.ir.errors import InputRangeWarning
 from nanograph.model_loading import load_model
 from nanograph.npz_io import read_npz, write_npz
+from tests.cli.cli_run import run_cli
 
 VOCAB = 11
 
@@ -50,12 +50,6 @@ def tagger(tmp_path: Path) -> Path:
     path = tmp_path / "tagger.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     return path
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_spec_uses_onnx_names_and_the_vocabulary_as_the_id_range(tagger: Path) -> None:

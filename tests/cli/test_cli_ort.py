@@ -12,6 +12,7 @@ import pytest
 from nanograph.backends.ort import clear_session_cache, providers
 from nanograph.cli import main
 from nanograph.npz_io import read_npz
+from tests.cli.cli_run import run_cli
 
 CPU = "CPUExecutionProvider"
 MLP = '''\
@@ -55,12 +56,6 @@ def tiny(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.py"
     path.write_text(MLP)
     return path
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @needs_exporter

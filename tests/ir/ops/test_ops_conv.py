@@ -14,18 +14,10 @@ import pytest
 
 from nanograph.ir.errors import AttributeValueError, ShapeError
 from nanograph.ir.ops import get_op
-from nanograph.ir.types import TensorType, type_of_array
+from nanograph.ir.types import TensorType
+from tests.ir.ops.op_check import run
 
 RTOL, ATOL = 1e-5, 1e-6
-
-
-def run(op: str, *arrays: np.ndarray, **attrs: object) -> np.ndarray:
-    """The reference output; also checks it has exactly the inferred type."""
-    opdef = get_op(op)
-    norm = opdef.make_attrs(attrs)
-    (out,) = opdef.reference(list(arrays), norm)
-    assert opdef.infer([type_of_array(a) for a in arrays], norm) == [type_of_array(out)]
-    return out
 
 
 def infer(op: str, *shapes: list[object], dtype: str = "f32", **attrs: object) -> TensorType:

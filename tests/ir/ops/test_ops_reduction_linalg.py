@@ -13,17 +13,10 @@ import pytest
 
 from nanograph.ir.errors import DTypeError, ShapeError
 from nanograph.ir.ops import get_op
-from nanograph.ir.types import TensorType, type_of_array
+from nanograph.ir.types import TensorType
+from tests.ir.ops.op_check import run
 
 RTOL, ATOL = 1e-5, 1e-6
-
-
-def run(op, *arrays, **attrs):
-    opdef = get_op(op)
-    norm = opdef.make_attrs(attrs)
-    (out,) = opdef.reference(list(arrays), norm)
-    assert opdef.infer([type_of_array(a) for a in arrays], norm) == [type_of_array(out)]
-    return out
 
 
 def infer(op, *shapes, dtype="f32", **attrs):

@@ -10,15 +10,8 @@ import pytest
 
 from nanograph.ir.errors import AttributeValueError, DTypeError, ShapeError
 from nanograph.ir.ops import get_op
-from nanograph.ir.types import TensorType, type_of_array
-
-
-def run(op, *arrays, **attrs):
-    opdef = get_op(op)
-    norm = opdef.make_attrs(attrs)
-    outs = opdef.reference(list(arrays), norm)
-    assert opdef.infer([type_of_array(a) for a in arrays], norm) == [type_of_array(o) for o in outs]
-    return outs[0] if len(outs) == 1 else outs
+from nanograph.ir.types import TensorType
+from tests.ir.ops.op_check import run
 
 
 def infer(op, *shapes, dtype="f32", **attrs):
