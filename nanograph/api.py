@@ -7,9 +7,11 @@ One vocabulary everywhere (Python API and CLI):
 - backends ``numpy-ref`` (reference interpreter), ``numpy`` (planned
   executor), ``ort-cpu`` and ``ort-cuda`` (onnxruntime).
 
-What exists today, and what ``CompileReport.notes`` says plainly: no passes
-exist yet, so every level runs the empty O0 pipeline; ``numpy`` runs the
-reference interpreter until the planned executor lands with the layout issue.
+Each level's passes are the visible list ``nanograph.passes.PIPELINES[level]``;
+every compile is instrumented (``exe.report.passes``: per pass its time, node
+counts, rewrites and near misses). ``numpy`` runs the reference interpreter
+with fast kernels for fused ops (``nanograph.backends.kernels``) until the
+planned executor lands with the layout issue.
 
 The onnxruntime backends export the compiled graph to ONNX in memory
 (``opset``, ``attention`` lowering) and run it in onnxruntime (``threads``,
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -33,6 +35,7 @@ from nanograph.backends.reference import ReferenceInterpreter
 from nanograph.ir.errors import ConfigError, InputError
 from nanograph.ir.graph import Graph
 from nanograph.ir.verify import verify
+from nanograph.passes import PIPELINES, Pass, PipelineReport, run_pipeline
 
 if TYPE_CHECKING:
     from nanograph.backends.ort import ProviderReport
@@ -45,7 +48,7 @@ LEVELS: dict[str, str] = {
 }
 BACKENDS: dict[str, str] = {
     "numpy-ref": "NumPy reference interpreter (the oracle)",
-    "numpy": "planned NumPy executor (for now: the reference interpreter)",
+    "numpy": "NumPy executor (for now: the reference interpreter with fused-op kernels)",
     "ort-cpu": "onnxruntime, CPU execution provider (the graph exported to ONNX in memory)",
     "ort-cuda": "onnxruntime, CUDA execution provider (CPU for nodes CUDA has no kernel for)",
 }
@@ -89,7 +92,8 @@ class OnnxRuntimeSettings:
 class CompileReport:
     """What ``compile`` did: the passes it ran and what they changed, in plain words.
 
-    ``pipeline`` lists the passes run, in order (empty until passes exist);
+    ``pipeline`` lists the passes run, in order; ``passes`` is the
+    instrumented record of each (time, node counts, rewrites, near misses);
     ``nodes_before``/``nodes_after`` count nodes of the input graph and of the
     compiled one; ``notes`` say where the result differs from what the level
     and backend promise. For the onnxruntime backends, ``onnx`` holds the
@@ -103,6 +107,7 @@ class CompileReport:
     nodes_before: int
     nodes_after: int
     notes: tuple[str, ...]
+    passes: PipelineReport = field(default_factory=PipelineReport)
     onnx: OnnxRuntimeSettings | None = None
     providers: ProviderReport | None = None
 
@@ -113,6 +118,10 @@ class CompileReport:
             f"passes: {passes}",
             f"nodes: {self.nodes_before} -> {self.nodes_after}",
         ]
+        counts = self.passes.rewrite_counts()
+        if counts:
+            fired = ", ".join(f"{rule} x{n}" for rule, n in sorted(counts.items()))
+            lines.append(f"rewrites: {fired}")
         if self.onnx is not None:
             lines.append(f"onnxruntime: {self.onnx}")
             known = self.providers.summary() if self.providers else "known after the first run"
@@ -204,8 +213,14 @@ def compile(
     attention: str | None = None,
     threads: int | None = None,
     optimization: str | None = None,
+    verify_each: bool = False,
+    capture: tuple[str, ...] = (),
 ) -> Compiled:
     """Verify a copy of ``graph``, run the passes of ``level``, build ``backend``'s runner.
+
+    ``verify_each`` runs the IR verifier after every pass (a pass that breaks
+    the graph raises ``InternalError`` naming it); ``capture`` names the passes
+    after which the text IR is kept in ``report.passes`` (``"all"``, ``"input"``).
 
     The keyword options are for the onnxruntime backends only (``ConfigError``
     with the NumPy ones): ``opset`` (default 23) and ``attention`` (default
@@ -230,21 +245,24 @@ def compile(
             f"{', '.join(given)}: option(s) of the onnxruntime backends, not of {backend!r}",
             hint="drop them, or compile with backend ort-cpu or ort-cuda",
         )
-    work = graph.copy()
-    verify(work)
-    pipeline = _pipeline(level)
-    for _, run_pass in pipeline:
-        run_pass(work)
+    if not isinstance(graph, Graph):
+        raise ConfigError(
+            f"compile takes a traced Graph, got {type(graph).__name__}",
+            hint="trace the model first: graph = ng.trace(model, ng.InputSpec(...))",
+        )
+    work, passes = optimize(graph, level, verify_each=verify_each, capture=capture)
     report = CompileReport(
         level=level,
         backend=backend,
-        pipeline=tuple(name for name, _ in pipeline),
+        pipeline=tuple(p.name for p in PIPELINES[level]),
         nodes_before=len(graph.nodes),
         nodes_after=len(work.nodes),
         notes=tuple(_notes(level, backend)),
+        passes=passes,
     )
     if backend not in _ORT_PROVIDERS:
-        return Compiled(work, report, ReferenceInterpreter(work))
+        kernels = _numpy_kernels() if backend == "numpy" else None
+        return Compiled(work, report, ReferenceInterpreter(work, kernels=kernels))
     runner, settings = _onnxruntime_runner(
         work,
         _ORT_PROVIDERS[backend],
@@ -254,6 +272,27 @@ def compile(
         "all" if optimization is None else optimization,
     )
     return Compiled(work, replace(report, onnx=settings), runner)
+
+
+def optimize(
+    graph: Graph, level: str, *, verify_each: bool = False, capture: tuple[str, ...] = ()
+) -> tuple[Graph, PipelineReport]:
+    """A verified copy of ``graph`` with ``level``'s passes run on it, and their report."""
+    _check_choice("level", level, LEVELS)
+    work = graph.copy()
+    verify(work)
+    report = run_pipeline(work, PIPELINES[level], verify_each=verify_each, capture=capture)
+    return work, report
+
+
+def _numpy_kernels() -> Mapping[str, Any] | None:
+    """The fast NumPy kernels of fused ops, where that package exists."""
+    try:
+        from nanograph.backends.kernels import NUMPY_KERNELS
+    except ImportError:
+        return None
+    kernels: Mapping[str, Any] = NUMPY_KERNELS
+    return kernels
 
 
 def _onnxruntime_runner(
@@ -299,42 +338,34 @@ def _check_choice(what: str, value: object, choices: Mapping[str, str]) -> None:
         raise ConfigError(f"unknown {what} {value!r}", hint=f"valid {what}s: {listed}")
 
 
-def pipeline(level: str) -> list[tuple[str, Callable[[Graph], object]]]:
-    """The passes ``compile`` runs at ``level``, in order, as ``(name, pass)`` pairs.
+def pipeline(level: str) -> list[Pass]:
+    """The passes ``compile`` runs at ``level``, in order, as ``Pass(name, run)`` pairs.
 
-    A pass mutates the graph it is given. ``ConfigError`` for an unknown level.
-    Empty at every level until passes exist. The compile-time benchmark times
+    A pass mutates the graph it is given and returns a ``PassResult``.
+    ``ConfigError`` for an unknown level. The compile-time benchmark times
     each pass through this list, so a new pass is measured without more code.
     """
     _check_choice("level", level, LEVELS)
-    return _pipeline(level)
-
-
-def _pipeline(level: str) -> list[tuple[str, Callable[[Graph], object]]]:
-    """The passes of ``level``, in order. None exist yet, so every level is empty."""
-    return []
+    return list(PIPELINES[level])
 
 
 def level_passes(level: str) -> tuple[str, ...]:
     """The names of the passes ``level`` runs, in order; ``ConfigError`` for an unknown level.
 
-    Empty for every level until passes exist: tools that compare levels (the
-    benchmark's columns) ask this instead of assuming what a level does.
+    Tools that compare levels (the benchmark's columns) ask this instead of
+    assuming what a level does.
     """
-    return tuple(name for name, _ in pipeline(level))
+    return tuple(p.name for p in pipeline(level))
 
 
 def _notes(level: str, backend: str) -> list[str]:
     notes = []
-    if level != "O0" and not level_passes(level):
-        notes.append(
-            f"no passes exist yet, so {level} runs the O0 pipeline (no passes); "
-            "canonicalization, fusions and layout/memory planning arrive with later issues"
-        )
+    if level == "O3" and level_passes("O3") == level_passes("O2"):
+        notes.append("layout and memory planning do not exist yet, so O3 runs O2's passes")
     if backend == "numpy" and NUMPY_IS_REFERENCE:
         notes.append(
-            "backend 'numpy' is currently the reference interpreter (numpy-ref); "
-            "the planned executor comes with the layout issue"
+            "backend 'numpy' is currently the reference interpreter with fast kernels "
+            "for fused ops; the planned executor comes with the layout issue"
         )
     return notes
 
@@ -349,5 +380,6 @@ __all__ = [
     "OnnxRuntimeSettings",
     "compile",
     "level_passes",
+    "optimize",
     "pipeline",
 ]

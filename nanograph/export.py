@@ -19,9 +19,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from nanograph.api import LEVELS, _check_choice, _pipeline
+from nanograph.api import LEVELS, _check_choice, optimize
 from nanograph.ir.graph import Graph
-from nanograph.ir.verify import verify
 
 if TYPE_CHECKING:
     import onnx
@@ -44,12 +43,8 @@ def export_onnx(
 
     _check_choice("level", level, LEVELS)
     resolve_attention(attention, opset)  # refuse bad options before any work
-    work = graph.copy()
-    verify(work)
-    pipeline = _pipeline(level)
-    for _, run_pass in pipeline:
-        run_pass(work)
-    passes = ", ".join(name for name, _ in pipeline) or "none"
+    work, report = optimize(graph, level)
+    passes = ", ".join(rec.name for rec in report.records) or "none"
     return export_graph(
         work,
         path,

@@ -1,0 +1,1 @@
+"""Canonicalization (level O1): passes that simplify without changing what is computed."""
