@@ -1,4 +1,4 @@
-"""The ``nanograph`` command line: ``zoo``, ``run``, ``show``, ``export`` and ``bench``.
+"""The ``nanograph`` command line: ``zoo``, ``run``, ``show``, ``export``, ``inspect``, ``bench``.
 
 ``main(argv)`` returns the exit status: 0 on success, 2 for any
 ``NanographError`` (its message on stderr, no traceback) and for bad usage
@@ -6,19 +6,20 @@
 (see ``model_loading``). The vocabulary is the API's: ``--level O0..O3``,
 ``--backend numpy-ref|numpy|ort-cpu|ort-cuda``, ``--dims N=1,S=128``; ``--threads N``
 sets onnxruntime's intra-op threads for the ``ort-*`` backends. ``bench`` lives in
-``nanograph.bench.command``.
+``nanograph.bench.command``; ``inspect``'s views in ``nanograph.inspection``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from rich.console import Console
@@ -27,9 +28,19 @@ from rich.text import Text
 
 import nanograph as ng
 from nanograph.api import BACKENDS, LEVELS
+from nanograph.backends.atomic_write import atomic_write_many
 from nanograph.bench.command import add_bench_parser
 from nanograph.frontend.spec import ModelSpec
-from nanograph.ir.errors import InputError, NanographError, NanographWarning
+from nanograph.inspection import (
+    ALL,
+    check_pass_names,
+    graph_to_dot,
+    inspect_graph,
+    inspection_html,
+    ir_dumps,
+    print_inspection,
+)
+from nanograph.ir.errors import ConfigError, InputError, NanographError, NanographWarning
 from nanograph.model_cost import graph_flops, human, parameter_count
 from nanograph.model_loading import describe_model, load_model, zoo_models
 from nanograph.npz_io import read_npz, write_npz
@@ -78,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(show)
     show.set_defaults(handler=cmd_show)
     _add_export_parser(commands)
+    _add_inspect_parser(commands)
     add_bench_parser(commands, parse_dims)
     return parser
 
@@ -265,6 +277,84 @@ def export_summary(model: Any, path: str, external_data: bool) -> list[str]:
         f"attention: {props.get('nanograph.attention')}",
         f"nodes: {len(model.graph.node)} ({by_type})",
     ]
+
+
+# inspect ---------------------------------------------------------------------------
+def _add_inspect_parser(commands: Any) -> None:
+    inspect = commands.add_parser(
+        "inspect", help="show what each pass did to MODEL, and why fusions did not fire"
+    )
+    _add_model_args(inspect)
+    inspect.add_argument("--level", default="O2", help=f"one of {', '.join(LEVELS)} (default: O2)")
+    inspect.add_argument(
+        "--print-after",
+        action="append",
+        default=[],
+        metavar="PASS",
+        help="print the IR after pass PASS (repeatable)",
+    )
+    inspect.add_argument(
+        "--print-after-all", action="store_true", help="print the IR after every pass"
+    )
+    inspect.add_argument(
+        "--verify-each", action="store_true", help="run the IR verifier after every pass"
+    )
+    inspect.add_argument("--dot", metavar="F.dot", help="write the final graph as Graphviz text")
+    inspect.add_argument("--html", metavar="F.html", help="write a self-contained HTML report")
+    inspect.add_argument("--json", metavar="F.json", help="write the report as JSON")
+    inspect.set_defaults(handler=cmd_inspect)
+
+
+def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
+    """Run MODEL through a level's passes; print what each did; write --dot/--html/--json."""
+    check_pass_names(args.level, args.print_after)  # before any work: a typo fails fast
+    outputs = _inspect_outputs(args)
+    loaded = load_model(args.model)
+    graph = loaded.trace(args.dims)
+    inspection = inspect_graph(
+        graph,
+        args.level,
+        dims=loaded.spec.resolve_dims(args.dims),
+        model=loaded.name,
+        verify_each=args.verify_each,
+    )
+    render: dict[str, Callable[[], str]] = {
+        "dot": lambda: graph_to_dot(inspection.graph, f"{loaded.name} at {args.level}"),
+        "html": lambda: inspection_html(inspection),
+        "json": lambda: json.dumps(inspection.to_dict(), indent=2) + "\n",
+    }
+    # All files or none: each is written to a temporary first, renamed when all are complete.
+    atomic_write_many([(path, _writer(render[kind]())) for kind, path in outputs])
+    names = {ALL} if args.print_after_all else set(args.print_after)
+    for dump in ir_dumps(inspection, names):
+        sys.stdout.write(dump)  # IR text is not rich markup
+    print_inspection(console, inspection)
+    for kind, path in outputs:
+        console.print(Text(f"wrote {path} ({kind})"))
+    return 0
+
+
+def _inspect_outputs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(kind, path) of each file asked for; one path given twice is refused."""
+    outputs = [(kind, getattr(args, kind)) for kind in ("dot", "html", "json")]
+    outputs = [(kind, path) for kind, path in outputs if path]
+    paths = [os.path.abspath(path) for _, path in outputs]
+    twice = sorted({p for p in paths if paths.count(p) > 1})
+    if twice:
+        raise ConfigError(
+            f"{twice[0]} is given for more than one of --dot, --html and --json",
+            hint="give each output its own file",
+        )
+    return outputs
+
+
+def _writer(text: str) -> Callable[[BinaryIO], None]:
+    data = text.encode("utf-8")
+
+    def write(fh: BinaryIO) -> None:
+        fh.write(data)
+
+    return write
 
 
 __all__ = ["build_parser", "main", "parse_dims"]
