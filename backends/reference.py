@@ -1,7 +1,10 @@
 """The NumPy reference interpreter (backend ``numpy-ref``): the oracle for every backend.
 
 It walks the nodes in order and calls each op's ``reference`` from the
-registry; nothing about an op's meaning lives here. Contracts:
+registry; nothing about an op's meaning lives here. Given ``kernels`` (op name
+-> a function with ``reference``'s signature and meaning, e.g.
+``nanograph.backends.kernels.NUMPY_KERNELS``), it calls the kernel instead for
+those ops, under the same checks and error wrapping. Contracts:
 
 - Inputs are checked and symbols bound by ``bind_inputs`` (see ``feeds``;
   ``InputBinder`` skips the check for a signature it already accepted);
@@ -13,10 +16,10 @@ registry; nothing about an op's meaning lives here. Contracts:
 - Every node's results are checked against its inferred type, with symbols
   bound; a mismatch is an ``InternalError`` (a bug in an op's inference or
   reference), naming the op and its ``loc``.
-- Whatever a reference raises is re-raised as a nanograph error naming the
-  op, the node's ``loc`` and the input shapes; nanograph errors keep their
-  class, anything else (NumPy's ``ValueError``, ``IndexError``, ...) becomes
-  ``ExecutionError`` with the original chained as ``__cause__``.
+- Whatever a reference (or kernel) raises is re-raised as a nanograph error
+  naming the op, the node's ``loc`` and the input shapes; nanograph errors keep
+  their class, anything else (NumPy's ``ValueError``, ``IndexError``, ...)
+  becomes ``ExecutionError`` with the original chained as ``__cause__``.
 - Returned arrays are owned by the caller: never a view of an input, a
   constant or an intermediate.
 """
@@ -30,6 +33,7 @@ import numpy as np
 
 from nanograph.backends.feeds import DimBinder
 from nanograph.backends.input_binder import InputBinder
+from nanograph.backends.kernels import KernelFn
 from nanograph.ir.errors import ExecutionError, InternalError, NanographError
 from nanograph.ir.graph import Graph, Node, Value
 from nanograph.ir.ops import OpDef, get_op
@@ -45,15 +49,18 @@ class ReferenceInterpreter:
     called any number of times. A graph with symbolic dims is specialized to
     each call's bindings first (attributes such as a reshape's target shape
     must be concrete to run), and the last few specializations are cached.
-    The graph must not be mutated afterwards.
+    The graph must not be mutated afterwards. ``kernels`` maps op names to
+    functions called in place of those ops' ``reference`` (same signature and
+    meaning).
     """
 
     cache_size = 8
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, kernels: Mapping[str, KernelFn] | None = None) -> None:
         self.graph = graph
+        self.kernels: Mapping[str, KernelFn] = dict(kernels or {})
         self._binder = InputBinder(graph)
-        self._generic = _Plan(graph)
+        self._generic = _Plan(graph, self.kernels)
         self._symbols = graph_symbols(graph)
         self._plans: dict[tuple[int | None, ...], _Plan] = {}
         self.peak_live = 0
@@ -66,7 +73,7 @@ class ReferenceInterpreter:
         plan = self._plans.pop(key, None)
         if plan is None:
             bound = {s: dims[s] for s in self._symbols if s in dims}
-            plan = _Plan(specialize(self.graph, bound))
+            plan = _Plan(specialize(self.graph, bound), self.kernels)
         self._plans[key] = plan  # most recent last
         while len(self._plans) > self.cache_size:
             del self._plans[next(iter(self._plans))]
@@ -88,8 +95,8 @@ class ReferenceInterpreter:
             del env[value]
         binder = DimBinder(dims)
         self.peak_live = len(env)
-        for (node, opdef), release in zip(plan.nodes, plan.release_after, strict=True):
-            results = _call_reference(node, opdef, [env[v] for v in node.inputs])
+        for (node, opdef, fn), release in zip(plan.nodes, plan.release_after, strict=True):
+            results = _call_reference(node, opdef, fn, [env[v] for v in node.inputs])
             _check_results(node, results, binder)
             env.update(zip(node.outputs, results, strict=True))
             self.peak_live = max(self.peak_live, len(env))
@@ -100,13 +107,17 @@ class ReferenceInterpreter:
 
 
 class _Plan:
-    """One graph made ready to run: ops looked up, constants, and when to drop each value."""
+    """One graph made ready to run: ops looked up with the function each node calls (its
+    kernel, else its reference), constants, and when to drop each value."""
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, kernels: Mapping[str, KernelFn]) -> None:
         self.graph = graph
-        self.nodes: list[tuple[Node, OpDef]] = [(n, get_op(n.op)) for n in graph.nodes]
+        self.nodes: list[tuple[Node, OpDef, KernelFn]] = []
+        for node in graph.nodes:
+            opdef = get_op(node.op)
+            self.nodes.append((node, opdef, kernels.get(node.op, opdef.reference)))
         self.constants = _constant_arrays(graph)
-        self.release_first, self.release_after = _release_plan(graph, [n for n, _ in self.nodes])
+        self.release_first, self.release_after = _release_plan(graph, [n for n, _, _ in self.nodes])
 
 
 def run_reference(graph: Graph, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -159,10 +170,13 @@ def _array_type(array: Any) -> str:
     return f"{dtype}[{','.join(str(n) for n in array.shape)}]"
 
 
-def _call_reference(node: Node, opdef: OpDef, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """``opdef.reference`` on ``inputs``, with any failure re-raised naming op, loc and shapes."""
+def _call_reference(
+    node: Node, opdef: OpDef, fn: KernelFn, inputs: list[np.ndarray]
+) -> list[np.ndarray]:
+    """``fn`` (the op's reference or kernel) on ``inputs``, with any failure re-raised
+    naming op, loc and shapes."""
     try:
-        return list(opdef.reference(inputs, node.attrs))
+        return list(fn(inputs, node.attrs))
     except NanographError as err:
         raise type(err)(
             f"{node.op}: {err.message} (running on {_describe(inputs, opdef)})",

@@ -1,5 +1,6 @@
 """ONNX ``Attention`` (opset 23+) and onnxruntime's ``com.microsoft.MultiHeadAttention``
-as the fused ``attention`` op, with heads split and merged by reshape/transpose.
+as the fused ``attention`` op: ``Attention``'s 3-D form with heads split and merged by
+reshape/transpose, ``MultiHeadAttention`` as the op's packed form (``num_heads``).
 
 ``Attention``: Q/K/V are 4-D ``[B, H, S, D]`` or 3-D ``[B, S, H*D]`` with
 ``q_num_heads``/``kv_num_heads``; fewer K/V heads than Q heads (GQA/MQA) are
@@ -229,9 +230,11 @@ def convert_multi_head_attention(b: Builder, node: OnnxNode) -> Sequence[Operand
         )
     heads = int(node.attr("num_heads"))
     q, k, v = _projection_bias(b, node, [q, k, v])
-    q4, k4, v4 = (
-        split_heads(b, node, t, heads, n) for t, n in ((q, "query"), (k, "key"), (v, "value"))
-    )
+    for t, what in ((q, "query"), (k, "key"), (v, "value")):
+        if heads <= 0 or exact_div(t.type.shape[2], heads) is None:
+            raise node.refuse(
+                f"{what} {t.type}: hidden size {t.type.shape[2]} is not divisible by {heads} heads"
+            )
     mask = None
     if node.input(4) is not None:
         mask = _padding_mask(b, node, node.require(4), q.type.dtype)
@@ -244,8 +247,8 @@ def convert_multi_head_attention(b: Builder, node: OnnxNode) -> Sequence[Operand
             f"unidirectional=1 needs equal query and key lengths, got {q.type} and {k.type} "
             "(onnxruntime's CPU kernel is not causal in the last query row otherwise)"
         )
-    attrs: dict[str, object] = {"causal": causal}
+    attrs: dict[str, object] = {"causal": causal, "num_heads": heads}
     if node.has_attr("scale") and float(node.attr("scale")) != 0.0:
         attrs["scale"] = float(node.attr("scale"))
-    y = b.op("attention", q4, k4, v4, *([mask] if mask is not None else []), **attrs)
-    return [merge_heads(b, y), None, None, None]
+    y = b.op("attention", q, k, v, *([mask] if mask is not None else []), **attrs)
+    return [y, None, None, None]

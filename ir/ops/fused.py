@@ -1,4 +1,5 @@
-"""Fused ops: ``linear``, ``fused_conv2d`` and ``attention``.
+"""Fused ops: ``linear``, ``fused_conv2d`` and ``attention`` (q/k/v as [B, H, S, D], or
+packed [B, S, H*D] with ``num_heads`` = H).
 
 Each fused op's meaning *is* its decomposition into core ops, written once
 against the ``Emitter`` protocol. Everything else derives from it:
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from nanograph.ir.attrs import Attrs, AttrSpec
-from nanograph.ir.dims import Dim, add
+from nanograph.ir.dims import Dim, add, exact_div, mul
 from nanograph.ir.errors import DTypeError, ShapeError
 from nanograph.ir.ops.inference import (
     broadcasts_to,
@@ -189,6 +190,11 @@ _register_fused(
 
 
 # attention ----------------------------------------------------------------------------------
+# Two forms, chosen by ``num_heads``: 0 takes heads split, q [B,H,Sq,D], k [B,H,Skv,D],
+# v [B,H,Skv,Dv] -> [B,H,Sq,Dv]; H > 0 takes them packed, q [B,Sq,H*D], k [B,Skv,H*D],
+# v [B,Skv,H*Dv] -> [B,Sq,H*Dv] (ONNX Attention's 3-D form with q_num_heads = kv_num_heads
+# = H), meaning: split heads, the 4-D form, merge heads. The mask broadcasts to
+# [B,H,Sq,Skv] in both.
 def _position_masks(em: Emitter[Any], sq: Dim, skv: Dim, attrs: Attrs) -> list[Any]:
     """bool [Sq, Skv] masks, True = visible: causal (j <= i), window (|i - j| <= w).
 
@@ -209,10 +215,50 @@ def _position_masks(em: Emitter[Any], sq: Dim, skv: Dim, attrs: Attrs) -> list[A
     return masks
 
 
+def head_size(hidden: Dim, heads: int, what: str) -> Dim:
+    """``hidden / heads``, the per-head size of a packed [B, S, heads*D] input ``what``;
+    ``ShapeError`` unless it divides exactly (provably, for a symbolic ``hidden``)."""
+    size = exact_div(hidden, heads)
+    if size is None:
+        provably = "" if isinstance(hidden, int) else "provably "
+        raise ShapeError(
+            f"{what}'s hidden size {hidden} is not {provably}divisible by num_heads={heads}",
+            hint="packed inputs are [B, S, H*D]: give a hidden size that is a multiple of "
+            "num_heads (symbolically, e.g. 4*D for 4 heads), or split the heads yourself and "
+            "use num_heads=0 with [B, H, S, D]",
+        )
+    return size
+
+
+def split_heads(em: Emitter[Any], x: Any, heads: int, what: str) -> Any:
+    """[B, S, heads*D] -> [B, heads, S, D]: reshape, then transpose (0, 2, 1, 3)."""
+    batch, seq, hidden = em.shape_of(x)
+    x = em.op("reshape", x, shape=(batch, seq, heads, head_size(hidden, heads, what)))
+    return em.op("transpose", x, perm=(0, 2, 1, 3))
+
+
+def merge_heads(em: Emitter[Any], y: Any) -> Any:
+    """[B, H, S, D] -> [B, S, H*D]: transpose (0, 2, 1, 3), then reshape."""
+    batch, heads, seq, size = em.shape_of(y)
+    y = em.op("transpose", y, perm=(0, 2, 1, 3))
+    return em.op("reshape", y, shape=(batch, seq, mul(heads, size)))
+
+
 def attention_decompose(em: Emitter[Any], inputs: Sequence[Any], attrs: Attrs) -> list[Any]:
-    """softmax(q @ k^T * scale + additive mask, hidden keys -inf) @ v; an all-hidden row is NaN."""
+    """softmax(q @ k^T * scale + additive mask, hidden keys -inf) @ v; an all-hidden row is NaN.
+
+    With ``num_heads`` = H > 0 the heads of q, k and v are split first and merged after."""
+    heads = attrs["num_heads"]
     q, k, v = inputs[:3]
     mask = inputs[3] if len(inputs) > 3 else None
+    if heads == 0:
+        return [_attention_heads(em, q, k, v, mask, attrs)]
+    q, k, v = (split_heads(em, x, heads, name) for x, name in ((q, "q"), (k, "k"), (v, "v")))
+    return [merge_heads(em, _attention_heads(em, q, k, v, mask, attrs))]
+
+
+def _attention_heads(em: Emitter[Any], q: Any, k: Any, v: Any, mask: Any, attrs: Attrs) -> Any:
+    """The 4-D form: q [B,H,Sq,D], k [B,H,Skv,D], v [B,H,Skv,Dv] -> [B,H,Sq,Dv]."""
     dt = em.dtype_of(q).numpy
     *_, sq, d = em.shape_of(q)
     skv = em.shape_of(k)[-2]
@@ -237,25 +283,32 @@ def attention_decompose(em: Emitter[Any], inputs: Sequence[Any], attrs: Attrs) -
         for m in visible[1:]:
             keep = em.op("and", keep, m)
         scores = em.op("where", keep, scores, em.const(np.array(-np.inf, dtype=dt)))
-    return [em.op("matmul", em.op("softmax", scores, axis=-1), v)]
+    return em.op("matmul", em.op("softmax", scores, axis=-1), v)
+
+
+def attention_layout(types: Sequence[TensorType], heads: int) -> tuple[Dim, ...]:
+    """(B, H, Sq, Skv, D, Dv) of checked attention inputs in either form."""
+    q, k, v = (t.shape for t in types[:3])
+    if heads == 0:
+        return (q[0], q[1], q[2], k[2], q[3], v[3])
+    return (q[0], heads, q[1], k[1], head_size(q[2], heads, "q"), head_size(v[2], heads, "v"))
 
 
 def _attention_check(types: Sequence[TensorType], attrs: Attrs) -> None:
     q, k, v = types[:3]
-    shown = f"q {q}, k {k}, v {v}"
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        require_rank(t, 4, name, "[B, H, S, D]")
+    heads = attrs["num_heads"]
+    if heads < 0:
+        raise ShapeError(
+            f"num_heads must be >= 0, got {heads}",
+            hint="0 takes q/k/v as [B, H, S, D]; H > 0 takes them packed as [B, S, H*D]",
+        )
+    _check_ranks(q, k, v, heads)
     require_float(q, "q")
     require_same_dtype(types[:3])
-    if k.shape[:2] != q.shape[:2] or v.shape[:2] != q.shape[:2]:
-        raise ShapeError(
-            f"batch and head dims differ: {shown}", hint="q, k and v must share [B, H]"
-        )
-    if k.shape[3] != q.shape[3] or v.shape[2] != k.shape[2]:
-        raise ShapeError(
-            f"need q [B,H,Sq,D], k [B,H,Skv,D], v [B,H,Skv,Dv], got {shown}",
-            hint="q and k need the same head dim D; k and v the same length Skv",
-        )
+    if heads == 0:
+        _check_split(q, k, v)
+    else:
+        _check_packed(q, k, v, heads)
     if attrs["window"] < -1:
         raise ShapeError(f"window must be -1 (none) or >= 0, got {attrs['window']}")
     if len(types) > 3:
@@ -265,7 +318,48 @@ def _attention_check(types: Sequence[TensorType], attrs: Attrs) -> None:
                 f"mask {mask} must be bool (False = hidden) or {q.dtype} (additive)",
                 hint="cast the mask to bool or to q's dtype first (DSL: mask.to('bool'))",
             )
-        broadcasts_to(mask.shape, (*q.shape[:3], k.shape[2]), "mask")
+        b, h, sq, skv = attention_layout(types, heads)[:4]
+        broadcasts_to(mask.shape, (b, h, sq, skv), "mask")
+
+
+def _check_ranks(q: TensorType, k: TensorType, v: TensorType, heads: int) -> None:
+    rank, layout = (4, "[B, H, S, D]") if heads == 0 else (3, f"[B, S, H*D] with H={heads}")
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if t.rank == rank:
+            continue
+        if heads == 0 and t.rank == 3:
+            hint = "for packed [B, S, H*D] inputs set num_heads=H"
+        elif heads > 0 and t.rank == 4:
+            hint = "for [B, H, S, D] inputs set num_heads=0 (the default)"
+        else:
+            hint = f"reshape it to rank {rank}"
+        raise ShapeError(f"{name} must have rank {rank} ({layout}), got {t}", hint=hint)
+
+
+def _check_split(q: TensorType, k: TensorType, v: TensorType) -> None:
+    shown = f"q {q}, k {k}, v {v}"
+    if k.shape[:2] != q.shape[:2] or v.shape[:2] != q.shape[:2]:
+        raise ShapeError(
+            f"batch and head dims differ: {shown}", hint="q, k and v must share [B, H]"
+        )
+    if k.shape[3] != q.shape[3] or v.shape[2] != k.shape[2]:
+        raise ShapeError(
+            f"need q [B,H,Sq,D], k [B,H,Skv,D], v [B,H,Skv,Dv], got {shown}",
+            hint="q and k need the same head dim D; k and v the same length Skv",
+        )
+
+
+def _check_packed(q: TensorType, k: TensorType, v: TensorType, heads: int) -> None:
+    shown = f"q {q}, k {k}, v {v}"
+    if k.shape[0] != q.shape[0] or v.shape[0] != q.shape[0]:
+        raise ShapeError(f"batch dims differ: {shown}", hint="q, k and v must share B")
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        head_size(t.shape[2], heads, name)
+    if k.shape[2] != q.shape[2] or v.shape[1] != k.shape[1]:
+        raise ShapeError(
+            f"need q [B,Sq,H*D], k [B,Skv,H*D], v [B,Skv,H*Dv] with H={heads}, got {shown}",
+            hint="q and k need the same hidden size H*D; k and v the same length Skv",
+        )
 
 
 _register_fused(
@@ -275,8 +369,13 @@ _register_fused(
         "scale": AttrSpec("float", None, doc="absent: 1/sqrt(D)"),
         "causal": AttrSpec("bool", False, doc="key j visible to query i iff j <= i"),
         "window": AttrSpec("int", -1, doc="key j visible to query i iff |i-j| <= window"),
+        "num_heads": AttrSpec(
+            "int", 0, doc="0: q/k/v are [B, H, S, D]; H > 0: packed [B, S, H*D], output too"
+        ),
     },
     _attention_check,
     attention_decompose,
-    "softmax(q @ k^T * scale + mask, hidden keys -inf) @ v over heads [B, H, S, D]",
+    "softmax(q @ k^T * scale + mask, hidden keys -inf) @ v over heads: q/k/v [B, H, S, D], "
+    "or packed [B, S, H*D] with num_heads=H (split, attend, merged back); mask broadcasts to "
+    "[B, H, Sq, Skv]",
 )

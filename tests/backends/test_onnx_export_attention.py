@@ -2,9 +2,10 @@
 
 Hand-built graphs with one ``attention`` node: causal, window, bool and
 additive masks (several broadcast shapes), Sq != Skv, Dv != D, explicit
-scale; each exported with ``onnx`` (opset 23 and 25: native windows),
-``ms`` (com.microsoft.MultiHeadAttention) and ``plain``, run at two sizes
-from one file. Tolerances rtol 1e-4, atol 1e-5 (float32 in onnxruntime vs
+scale; each in the 4-D form (q/k/v [B,H,S,D]) and the packed 3-D form
+(q/k/v [B,S,H*D], ``num_heads=H``), exported with ``onnx`` (opset 23 and 25:
+native windows), ``ms`` (com.microsoft.MultiHeadAttention) and ``plain``, run
+at two sizes from one file. Tolerances rtol 1e-4, atol 1e-5 (float32 in onnxruntime vs
 the float64-accumulating reference).
 
 All-hidden rows (a query none of whose keys is visible) are NaN in the
@@ -40,13 +41,19 @@ def attention_graph(
     mask: tuple[str, tuple[Any, ...]] | None = None,
     dv: int = 8,
     heads: Any = 2,
+    packed: bool = False,
     **attrs: Any,
 ) -> Graph:
+    """One attention node; ``packed``: q/k/v [B,S,H*D] with ``num_heads=heads``."""
     g = Graph("att")
-    q = g.add_input("q", TensorType.of("f32", ("B", heads, sq, 8)))
-    k = g.add_input("k", TensorType.of("f32", ("B", heads, skv, 8)))
-    v = g.add_input("v", TensorType.of("f32", ("B", heads, skv, dv)))
-    inputs = [q, k, v]
+
+    def qkv(name: str, seq: Any, size: int) -> Any:
+        shape = ("B", seq, heads * size) if packed else ("B", heads, seq, size)
+        return g.add_input(name, TensorType.of("f32", shape))
+
+    inputs = [qkv("q", sq, 8), qkv("k", skv, 8), qkv("v", skv, dv)]
+    if packed:
+        attrs["num_heads"] = heads
     if mask is not None:
         inputs.append(g.add_input("mask", TensorType.of(*mask)))
     node = g.add("attention", inputs, attrs, loc="model.py:7", names=["y"])
@@ -99,8 +106,9 @@ CONFIGS = {
 
 @pytest.mark.parametrize(("lowering", "opset"), LOWERINGS, ids=[f"{a}@{o}" for a, o in LOWERINGS])
 @pytest.mark.parametrize("config", list(CONFIGS))
-def test_lowering_matches_reference(config: str, lowering: str, opset: int) -> None:
-    graph = attention_graph(**CONFIGS[config])
+@pytest.mark.parametrize("packed", [False, True], ids=["bnsh", "packed"])
+def test_lowering_matches_reference(config: str, lowering: str, opset: int, packed: bool) -> None:
+    graph = attention_graph(**CONFIGS[config], packed=packed)
     model = export_onnx(graph, opset=opset, attention=lowering)
     for seed, dims in enumerate(SIZES):
         inputs = feeds(graph, dims, seed)
@@ -109,16 +117,16 @@ def test_lowering_matches_reference(config: str, lowering: str, opset: int) -> N
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, equal_nan=True)
 
 
-def all_hidden_cases() -> dict[str, tuple[Graph, dict[str, np.ndarray]]]:
+def all_hidden_cases(packed: bool) -> dict[str, tuple[Graph, dict[str, np.ndarray]]]:
     """Graphs and inputs where some query sees no key at all."""
-    bool_graph = attention_graph(skv="T", mask=("bool", ("B", 1, "S", "T")))
+    bool_graph = attention_graph(skv="T", mask=("bool", ("B", 1, "S", "T")), packed=packed)
     bool_inputs = feeds(bool_graph, {"B": 2, "S": 4, "T": 5}, 0)
     bool_inputs["mask"][1, 0, 2, :] = False
-    add_graph = attention_graph(skv="T", mask=("f32", ("S", "T")))
+    add_graph = attention_graph(skv="T", mask=("f32", ("S", "T")), packed=packed)
     add_inputs = feeds(add_graph, {"B": 1, "S": 3, "T": 4}, 1)
     add_inputs["mask"][0, :] = -np.inf
     # window 0 with Sq > Skv: queries past the last key see nothing
-    window_graph = attention_graph(sq=6, skv=3, window=0)
+    window_graph = attention_graph(sq=6, skv=3, window=0, packed=packed)
     window_inputs = feeds(window_graph, {"B": 1}, 2)
     return {
         "bool": (bool_graph, bool_inputs),
@@ -129,8 +137,11 @@ def all_hidden_cases() -> dict[str, tuple[Graph, dict[str, np.ndarray]]]:
 
 @pytest.mark.parametrize(("lowering", "opset"), LOWERINGS, ids=[f"{a}@{o}" for a, o in LOWERINGS])
 @pytest.mark.parametrize("case", ["bool", "additive", "window"])
-def test_all_hidden_rows_are_as_documented(case: str, lowering: str, opset: int) -> None:
-    graph, inputs = all_hidden_cases()[case]
+@pytest.mark.parametrize("packed", [False, True], ids=["bnsh", "packed"])
+def test_all_hidden_rows_are_as_documented(
+    case: str, lowering: str, opset: int, packed: bool
+) -> None:
+    graph, inputs = all_hidden_cases(packed)[case]
     reference = run_reference(graph, inputs)["y"]
     hidden = np.isnan(reference)
     assert hidden.any() and not hidden.all()  # the case has all-hidden rows, and others
@@ -168,6 +179,23 @@ def test_each_target_emits_its_op() -> None:
     assert "Softmax" in op_types(plain) and "Attention" not in op_types(plain)
     assert "Attention" in op_types(export_onnx(graph))  # auto at 23
     assert "Attention" not in op_types(export_onnx(graph, opset=22))  # auto below 23: plain
+
+
+def test_packed_form_is_lowered_natively() -> None:
+    """3-D q/k/v go into Attention and MultiHeadAttention as they are: no reshapes."""
+    graph = attention_graph(skv="T", mask=("bool", ("B", 1, "S", "T")), packed=True, heads=4)
+    onnx_model = export_onnx(graph, attention="onnx")
+    assert op_types(onnx_model)[-1] == "Attention"
+    assert not {"Reshape", "Transpose"} & set(op_types(onnx_model))
+    assert attribute(onnx_model, "Attention", "q_num_heads") == 4
+    assert attribute(onnx_model, "Attention", "kv_num_heads") == 4
+    ms = export_onnx(attention_graph(causal=True, packed=True, heads=4), attention="ms")
+    assert op_types(ms) == ["MultiHeadAttention"]
+    assert attribute(ms, "MultiHeadAttention", "num_heads") == 4
+    bnsh = export_onnx(attention_graph(causal=True, heads=4), attention="onnx")
+    assert attribute(bnsh, "Attention", "q_num_heads") is None
+    plain = export_onnx(attention_graph(packed=True), attention="plain")
+    assert {"Reshape", "Transpose", "Softmax"} <= set(op_types(plain))
 
 
 def test_cross_causal_and_old_window_become_masks() -> None:

@@ -42,7 +42,10 @@ CONTRACT = {
     "range": ((), {"start": 0, "limit": R, "delta": 1}),
     "linear": (("x", "w", "b?"), {"activation": "none"}),
     "fused_conv2d": (("x", "w", "b?"), {**WINDOW, "groups": 1, "activation": "none"}),
-    "attention": (("q", "k", "v", "mask?"), {"scale": None, "causal": False, "window": -1}),
+    "attention": (
+        ("q", "k", "v", "mask?"),
+        {"scale": None, "causal": False, "window": -1, "num_heads": 0},
+    ),
 }
 ALIASES = {"reshape", "flatten", "squeeze", "unsqueeze"}
 
