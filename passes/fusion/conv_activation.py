@@ -30,14 +30,13 @@ Contracts:
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from nanograph.ir.decompose import GraphEmitter
 from nanograph.ir.dims import Dim
 from nanograph.ir.graph import Graph, Node, Value
 from nanograph.ir.ops.inference import layout_axes
+from nanograph.passes.fusion.activations import activation_of
 from nanograph.passes.fusion.conv_batch_norm import apply_rules_dropping_constants, folded_constant
 from nanograph.passes.manager import Pass
 from nanograph.passes.pattern import Match, OpPattern, op, such_that, var
@@ -63,16 +62,6 @@ def _conv(single_use: bool = True) -> OpPattern:
 
 
 _constant_bias = var("bias", such_that(lambda v: v.is_const, "is not a constant"))
-
-
-def fused_activation(node: Node) -> str | None:
-    """The ``fused_conv2d`` activation that ``node`` applies, or None if it has none."""
-    if node.op == "clip":
-        bounds = (node.attrs["min"], node.attrs["max"])
-        return {(0.0, 6.0): "relu6", (0.0, math.inf): "relu"}.get(bounds)
-    if node.op == "gelu":
-        return "gelu_tanh" if node.attrs["approximate"] == "tanh" else "gelu"
-    return node.op  # relu, sigmoid, tanh, silu: the same names
 
 
 def _channels(conv: Node) -> tuple[int, Dim]:
@@ -134,7 +123,7 @@ def _data(value: Value) -> np.ndarray:
 # act(conv2d) -> fused_conv2d ----------------------------------------------------------------
 def _activation_fits(m: Match) -> str | None:
     act = m.root
-    if fused_activation(act) is not None:
+    if activation_of(act) is not None:
         return None
     return (
         f"clip %{act.outputs[0].name} keeps [{act.attrs['min']:g}, {act.attrs['max']:g}]; "
@@ -143,7 +132,7 @@ def _activation_fits(m: Match) -> str | None:
 
 
 def _fuse_activation(m: Match, em: GraphEmitter) -> list[Value]:
-    activation = fused_activation(m.root)
+    activation = activation_of(m.root)
     return _fused(m, em, activation or "none")
 
 
@@ -226,6 +215,5 @@ __all__ = [
     "FUSE_CONV_ACTIVATION",
     "conv_activation_rules",
     "fuse_conv_activation",
-    "fused_activation",
     "per_channel_problem",
 ]

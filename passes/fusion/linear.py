@@ -34,33 +34,17 @@ Contracts:
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from nanograph.ir.decompose import GraphEmitter
 from nanograph.ir.dims import Dim
-from nanograph.ir.graph import Graph, Node, Value
+from nanograph.ir.graph import Graph, Value
+from nanograph.passes.fusion.activations import ACTIVATION_OPS, activation_of
 from nanograph.passes.fusion.conv_batch_norm import apply_rules_dropping_constants
 from nanograph.passes.manager import Pass
 from nanograph.passes.pattern import Match, op, var
 from nanograph.passes.records import PassResult
 from nanograph.passes.rewriter import Reject, Rule
-
-# The activation ops a linear absorbs; clip only with the bounds of relu6 or relu.
-ACTIVATION_OPS = ("relu", "clip", "gelu", "silu", "sigmoid", "tanh")
-
-
-def activation_of(node: Node) -> str | None:
-    """The ``linear`` activation that ``node`` computes, or None (a clip with other bounds)."""
-    if node.op == "clip":
-        low, high = node.attrs["min"], node.attrs["max"]
-        if low == 0.0 and high == 6.0:
-            return "relu6"
-        return "relu" if low == 0.0 and high == math.inf else None
-    if node.op == "gelu":
-        return "gelu_tanh" if node.attrs["approximate"] == "tanh" else "gelu"
-    return node.op if node.op in ACTIVATION_OPS else None
 
 
 # checks ---------------------------------------------------------------------------------
@@ -208,4 +192,4 @@ def fuse_linear(graph: Graph) -> PassResult:
 
 FUSE_LINEAR = Pass("fuse-linear", fuse_linear)
 
-__all__ = ["ACTIVATION_OPS", "FUSE_LINEAR", "activation_of", "fuse_linear", "linear_rules"]
+__all__ = ["FUSE_LINEAR", "fuse_linear", "linear_rules"]
