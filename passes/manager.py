@@ -9,9 +9,16 @@ instrumented (it costs a clock read and a node count per pass): each pass's
 - ``verify_each``: run the IR verifier after every pass; a pass that breaks
   an invariant raises ``InternalError`` naming the pass (the verifier's
   message and ``loc`` included), instead of a confusing failure later;
-- ``capture``: the pass names (or ``"all"``) after which the text IR is kept
-  in the record (``--print-after``, ``--html`` diffs); ``"input"`` in the
-  set keeps the IR before the first pass too.
+- ``capture``: the pass names after which the text IR is kept in the record
+  (``--print-after``, ``--html`` diffs); ``"input"`` keeps the IR before the
+  first pass too, ``"all"`` the input and the IR after every pass. One name
+  may be given as a plain string. A name that is none of these is a
+  ``ConfigError`` listing the pipeline's passes (a misspelt name would
+  otherwise capture nothing).
+
+A pass that raises anything but a ``NanographError`` has a bug: it becomes an
+``InternalError`` naming the pass (the original chained as its cause).
+``NanographError``s pass through unchanged.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from nanograph.ir.errors import InternalError, NanographError
+from nanograph.ir.errors import ConfigError, InternalError, NanographError
 from nanograph.ir.graph import Graph
 from nanograph.ir.text import print_graph
 from nanograph.ir.verify import verify
@@ -40,7 +47,8 @@ class Pass(NamedTuple):
 
     @property
     def summary(self) -> str:
-        return (self.run.__doc__ or "").strip().splitlines()[0] if self.run.__doc__ else ""
+        lines = (self.run.__doc__ or "").strip().splitlines()
+        return lines[0] if lines else ""
 
 
 @dataclass(frozen=True)
@@ -55,12 +63,14 @@ class PassRecord:
     ir_after: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: plain numbers, strings, lists and dicts (``ir_after`` None if not kept)."""
         return {
             "name": self.name,
             "seconds": self.seconds,
             "nodes_before": self.nodes_before,
             "nodes_after": self.nodes_after,
             **self.result.to_dict(),
+            "ir_after": self.ir_after,
         }
 
 
@@ -96,8 +106,13 @@ class PipelineReport:
         raise KeyError(f"no pass {name!r} ran; ran: {', '.join(r.name for r in self.records)}")
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the records in order, the total time, the rewrites per rule and the
+        input IR (``ir_before``, None if not captured)."""
         return {
             "verified_each": self.verified_each,
+            "seconds": self.seconds,
+            "rewrite_counts": dict(self.rewrite_counts()),
+            "ir_before": self.ir_before,
             "passes": [r.to_dict() for r in self.records],
         }
 
@@ -110,27 +125,58 @@ class _Capture:
         return "all" in self.names or name in self.names
 
 
+def _capture_names(capture: Collection[str] | str, passes: Sequence[Pass]) -> _Capture:
+    names = frozenset((capture,) if isinstance(capture, str) else capture)
+    known = {p.name for p in passes}
+    unknown = sorted(names - known - {"all", "input"})
+    if unknown:
+        ran = ", ".join(p.name for p in passes) or "none"
+        raise ConfigError(
+            f"capture names no pass of this pipeline: {', '.join(unknown)}",
+            hint=f'use "all", "input" or a pass name; this pipeline runs: {ran}',
+        )
+    return _Capture(names)
+
+
 def run_pipeline(
     graph: Graph,
     passes: Sequence[Pass],
     *,
     verify_each: bool = False,
-    capture: Collection[str] = (),
+    capture: Collection[str] | str = (),
 ) -> PipelineReport:
     """Run ``passes`` on ``graph`` in place, in order; the instrumented report."""
-    want = _Capture(frozenset(capture))
+    want = _capture_names(capture, passes)
     ir_before = print_graph(graph) if want.wants("input") else None
     records = []
     for p in passes:
         before = len(graph.nodes)
         start = time.perf_counter()
-        result = p.run(graph)
+        result = _run_one(p, graph)
         seconds = time.perf_counter() - start
         if verify_each:
             _verify_after(graph, p.name)
         ir_after = print_graph(graph) if want.wants(p.name) else None
         records.append(PassRecord(p.name, seconds, before, len(graph.nodes), result, ir_after))
     return PipelineReport(tuple(records), ir_before, verify_each)
+
+
+def _run_one(p: Pass, graph: Graph) -> PassResult:
+    try:
+        result = p.run(graph)
+    except NanographError:
+        raise
+    except Exception as err:
+        raise InternalError(
+            f"pass {p.name} crashed: {type(err).__name__}: {err}",
+            hint="this is a bug in the pass; compile at a lower level to work around it",
+        ) from err
+    if not isinstance(result, PassResult):
+        raise InternalError(
+            f"pass {p.name} returned {type(result).__name__}, not a PassResult",
+            hint="a pass returns PassResult(changed, stats) describing what it did",
+        )
+    return result
 
 
 def _verify_after(graph: Graph, name: str) -> None:

@@ -24,9 +24,28 @@ A pattern reads like the expression it matches::
   (``op.sub(x, op.reduce_mean(x))``). ``either(p, q)`` tries alternatives.
 
 ``match(pattern, node)`` returns a ``Match`` (captures, matched nodes root
-first) or a ``MatchFailure``: how many ops matched before the first failure
-of the deepest attempt, and that failure in words (``"%s is produced by
-relu, not softmax"``). The rewriter turns failures into near misses.
+first) or a ``MatchFailure``: how far the deepest attempt got, and its first
+failure in words (``"%s is produced by relu, not softmax"``). The rewriter
+turns failures into near misses.
+
+How far an attempt got (``MatchFailure.matched``), precisely: op patterns are
+tried root first, then each one's inputs left to right, depth first. Every op
+pattern whose node was accepted counts one. An op pattern whose op name
+matched but whose own constraint on that node failed (the ``output`` index,
+single use, an attribute, the input count, its ``capture`` name already bound
+to another value) counts one as well: the failure is about that node, so the
+pattern did reach it. Any other failure (a value that is a graph input or is
+produced by another op; a ``var``/``const``/``scalar`` whose predicate does
+not hold or whose name is bound to another value) counts only the ops
+accepted before it. Each ``either`` alternative and each order of a
+commutative op's inputs is an attempt; the deepest failure is reported, the
+first one seen among equally deep ones. A full match counts
+``pattern.count_ops()`` ops.
+
+Mistakes in a pattern are raised when it is built: an unknown op name
+(``UnknownOpError``, with close names) or attribute (``AttributeValueError``);
+plain attribute values are normalized as the op's nodes store them
+(``perm=[0, 2, 1, 3]`` matches the node's tuple).
 """
 
 from __future__ import annotations
@@ -38,7 +57,9 @@ from typing import Any
 
 import numpy as np
 
+from nanograph.ir.errors import AttributeValueError
 from nanograph.ir.graph import Node, Value
+from nanograph.ir.ops import get_op
 
 COMMUTATIVE = frozenset({"add", "mul", "maximum", "minimum", "and", "or", "equal"})
 
@@ -81,7 +102,8 @@ class _State:
         self.values, self.named_nodes = dict(snap[0]), dict(snap[1])
         del self.nodes[snap[2] :]
 
-    def bind(self, name: str | None, value: Value) -> bool:
+    def bind(self, name: str | None, value: Value, op_matched: bool = False) -> bool:
+        """Capture ``value`` as ``name``; a name used twice must be the same value."""
         if name is None:
             return True
         bound = self.values.get(name)
@@ -90,7 +112,7 @@ class _State:
             return True
         if bound is value:
             return True
-        return self.fail(f"%{value.name} is not %{bound.name} (both must be {name!r})")
+        return self.fail(f"%{value.name} is not %{bound.name} (both must be {name!r})", op_matched)
 
 
 class Pattern:
@@ -98,6 +120,14 @@ class Pattern:
 
     def count_ops(self) -> int:
         """The number of op patterns a full match contains."""
+        raise NotImplementedError
+
+    def depth(self) -> int:
+        """The longest chain of op patterns from the root down (0 for a value pattern).
+
+        A match of this pattern at a node only looks at nodes fewer than
+        ``depth()`` producer steps above it (the rewriter's revisits rely on it).
+        """
         raise NotImplementedError
 
     def match_value(self, value: Value, state: _State, root: bool = False) -> bool:
@@ -112,6 +142,9 @@ class ValuePattern(Pattern):
     where: Predicate | None = None
 
     def count_ops(self) -> int:
+        return 0
+
+    def depth(self) -> int:
         return 0
 
     def match_value(self, value: Value, state: _State, root: bool = False) -> bool:
@@ -139,6 +172,9 @@ class OpPattern(Pattern):
     def count_ops(self) -> int:
         return 1 + sum(p.count_ops() for p in self.inputs)
 
+    def depth(self) -> int:
+        return 1 + max((p.depth() for p in self.inputs), default=0)
+
     def match_value(self, value: Value, state: _State, root: bool = False) -> bool:
         node = value.producer
         if node is None:
@@ -146,8 +182,8 @@ class OpPattern(Pattern):
             return state.fail(f"%{value.name} is {kind}, not the output of {self.described}")
         if node.op not in self.ops:
             return state.fail(f"%{value.name} is produced by {node.op}, not {self.described}")
-        if self.output is not None and node.outputs[self.output] is not value:
-            return state.fail(f"%{value.name} is not output {self.output} of {node.op}", True)
+        if not self._is_output(node, value, state):
+            return False
         if not root and self.single_use and not _used_once(value):
             return state.fail(
                 f"%{value.name} ({node.op}) is also used elsewhere "
@@ -159,10 +195,11 @@ class OpPattern(Pattern):
         n_pat, n_in = len(self.inputs), len(node.inputs)
         if n_in < n_pat or (n_in > n_pat and not self.any_more_inputs):
             return state.fail(f"{node.op} %{value.name} has {n_in} inputs, not {n_pat}", True)
+        if not state.bind(self.capture, value, op_matched=True):
+            return False
         state.nodes.append(node)
         if self.capture is not None:
             state.named_nodes[self.capture] = node
-            state.values[self.capture] = value
         inputs = node.inputs[:n_pat]
         if n_pat == 2 and node.op in COMMUTATIVE:
             snap = state.snapshot()
@@ -171,6 +208,19 @@ class OpPattern(Pattern):
             state.restore(snap)
             return self._match_inputs((inputs[1], inputs[0]), state)
         return self._match_inputs(inputs, state)
+
+    def _is_output(self, node: Node, value: Value, state: _State) -> bool:
+        if self.output is None:
+            return True
+        if self.output >= len(node.outputs):
+            return state.fail(
+                f"{node.op} %{node.outputs[0].name} has {len(node.outputs)} outputs, "
+                f"so no output {self.output}",
+                True,
+            )
+        if node.outputs[self.output] is not value:
+            return state.fail(f"%{value.name} is not output {self.output} of {node.op}", True)
+        return True
 
     def _attrs_hold(self, node: Node, state: _State) -> bool:
         for key, expected in self.attrs:
@@ -202,6 +252,9 @@ class EitherPattern(Pattern):
     def count_ops(self) -> int:
         return max(p.count_ops() for p in self.alternatives)
 
+    def depth(self) -> int:
+        return max(p.depth() for p in self.alternatives)
+
     def match_value(self, value: Value, state: _State, root: bool = False) -> bool:
         snap = state.snapshot()
         for pattern in self.alternatives:
@@ -211,14 +264,40 @@ class EitherPattern(Pattern):
         return False
 
 
+def use_count(value: Value) -> int:
+    """How many node inputs use ``value`` (``len(value.uses)`` without copying the uses:
+    this is asked for every single-use check and must not grow with the fan-out)."""
+    return len(value._uses)
+
+
 def _use_count(value: Value) -> int:
+    """Uses by nodes, plus one per time ``value`` is a graph output."""
     graph = value.producer.graph if value.producer is not None else None
     outputs = graph.outputs if graph is not None else []
-    return len(value.uses) + sum(1 for o in outputs if o is value)
+    return use_count(value) + sum(1 for o in outputs if o is value)
 
 
 def _used_once(value: Value) -> bool:
     return _use_count(value) == 1
+
+
+def _checked_attrs(ops: Sequence[str], attrs: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """``attrs`` sorted, each a known attribute of one of ``ops``; plain values normalized
+    as that op stores them (``[0, 1]`` -> ``(0, 1)``), ``None`` (absent) and predicates kept."""
+    defs = [get_op(name) for name in ops]  # UnknownOpError for a misspelt op
+    checked = []
+    for key, expected in sorted(attrs.items()):
+        spec = next((d.attrs[key] for d in defs if key in d.attrs), None)
+        if spec is None:
+            known = ", ".join(sorted({a for d in defs for a in d.attrs})) or "none"
+            raise AttributeValueError(
+                f"op.{ops[0]}: unknown attribute {key!r} in a pattern",
+                hint=f"{' or '.join(ops)} take these attributes: {known}",
+            )
+        if expected is not None and not isinstance(expected, Predicate):
+            expected = spec.normalize(ops[0], key, expected)
+        checked.append((key, expected))
+    return tuple(checked)
 
 
 class _OpFactory:
@@ -241,11 +320,12 @@ class _OpFactory:
             for p in patterns:
                 if not isinstance(p, Pattern):
                     raise TypeError(f"op.{name}: inputs must be patterns, got {p!r}")
+            names = (name, *ops)
             return OpPattern(
-                ops=(name, *ops),
+                ops=names,
                 inputs=tuple(p for p in patterns if isinstance(p, Pattern)),
                 any_more_inputs=more,
-                attrs=tuple(sorted(attrs.items())),
+                attrs=_checked_attrs(names, attrs),
                 capture=capture,
                 single_use=single_use,
                 output=output,
@@ -281,12 +361,15 @@ def scalar(name: str | None = None, equal_to: float | None = None) -> ValuePatte
 
 def either(*alternatives: Pattern) -> EitherPattern:
     """The first alternative that matches."""
+    if not alternatives:
+        raise TypeError("either() needs at least one alternative")
     return EitherPattern(tuple(alternatives))
 
 
 @dataclass
 class Match:
-    """A full match rooted at ``root``: captured values and nodes, matched nodes root first."""
+    """A full match rooted at ``root``: captured values and nodes, the distinct matched
+    nodes in the order they were matched (root first, then inputs depth first)."""
 
     root: Node
     nodes: list[Node]
@@ -311,20 +394,24 @@ class Match:
 
 @dataclass(frozen=True)
 class MatchFailure:
-    """``matched`` ops matched (root included) before ``reason`` stopped the deepest attempt."""
+    """The deepest attempt matched ``matched`` ops (root included; see the module docstring
+    for what counts) before ``reason`` stopped it."""
 
     matched: int
     reason: str
 
 
 def match(pattern: OpPattern | EitherPattern, node: Node) -> Match | MatchFailure:
-    """Match ``pattern`` with its root at ``node`` (its output ``pattern.output``, or 0)."""
-    state = _State()
-    output = pattern.output if isinstance(pattern, OpPattern) and pattern.output else 0
+    """Match ``pattern`` with its root at ``node``: at its output ``pattern.output`` (0 if
+    None, or if ``node`` has no such output: the failure then says so)."""
     if not node.outputs:
         return MatchFailure(0, f"{node.op} has no outputs")
-    if pattern.match_value(node.outputs[output], state, root=True):
-        return Match(node, list(state.nodes), dict(state.values), dict(state.named_nodes))
+    output = pattern.output if isinstance(pattern, OpPattern) and pattern.output else 0
+    value = node.outputs[output] if output < len(node.outputs) else node.outputs[0]
+    state = _State()
+    if pattern.match_value(value, state, root=True):
+        nodes = list({id(n): n for n in state.nodes}.values())
+        return Match(node, nodes, dict(state.values), dict(state.named_nodes))
     return MatchFailure(max(state.fail_depth, 0), state.fail_reason)
 
 
@@ -343,5 +430,6 @@ __all__ = [
     "op",
     "scalar",
     "such_that",
+    "use_count",
     "var",
 ]

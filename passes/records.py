@@ -9,8 +9,9 @@ keeps a graph alive.
   locations of the nodes it replaced, and the ops that replace them.
 - A ``NearMiss`` is a rule that began to match at an anchor node and then
   failed: how many of the pattern's ops matched, out of how many, and the
-  check that failed, in words. Only misses that got past the anchor (or
-  failed a rule's check after a full structural match) are kept: "this
+  check that failed, in words. Only misses that matched at least the rule's
+  ``min_near_miss`` ops (by default 2: past the anchor), or that failed a
+  check or were rejected after a full structural match, are kept: "this
   matmul is not followed by a softmax" is not news.
 - ``PassResult.stats`` are counters (rewrites per rule, nodes removed, ...).
 """

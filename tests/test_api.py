@@ -9,11 +9,15 @@ import numpy as np
 import pytest
 
 import nanograph as ng
+import nanograph.api as api
 from nanograph import nn
-from nanograph.api import BACKENDS, LEVELS, ConfigError
+from nanograph.api import BACKENDS, LEVELS, ConfigError, level_passes, optimize, pipeline
 from nanograph.ir.errors import InputError, VerificationError
 from nanograph.ir.graph import Graph
 from nanograph.ir.types import TensorType
+from nanograph.passes import PIPELINES, Pass, PassResult
+from nanograph.passes.pattern import op, var
+from nanograph.passes.rewriter import Rule, apply_rules
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -55,11 +59,92 @@ def test_default_compile_runs_the_reference_with_an_honest_report() -> None:
 def test_every_level_and_backend_runs_and_says_what_it_did(level: str, backend: str) -> None:
     exe = ng.compile(small_graph(), level=level, backend=backend)
     np.testing.assert_array_equal(exe(feeds(3))["out"], expected(feeds(3)))
-    notes = " ".join(exe.report.notes)
-    assert f"no passes exist yet, so {level} runs the O0 pipeline" in notes
-    assert exe.report.pipeline == ()
+    r = exe.report
+    assert r.pipeline == tuple(p.name for p in PIPELINES[level]) != ()
+    assert [rec.name for rec in r.passes.records] == list(r.pipeline)
+    assert f"passes: {', '.join(r.pipeline)}" in str(r)
+    notes = " ".join(r.notes)
+    same_as_o2 = level == "O3" and level_passes("O3") == level_passes("O2")
+    assert ("so O3 runs O2's passes" in notes) == same_as_o2
     has_numpy_note = "'numpy' is currently the reference interpreter" in notes
     assert has_numpy_note == (backend == "numpy")
+
+
+@pytest.mark.parametrize("level", list(LEVELS))
+def test_pipeline_lists_the_levels_passes(level: str) -> None:
+    passes = pipeline(level)
+    assert [p.name for p in passes] == [p.name for p in PIPELINES[level]]
+    assert all(isinstance(p, Pass) and callable(p.run) for p in passes)
+    assert level_passes(level) == tuple(p.name for p in passes)
+    passes.clear()  # a copy: the level's pipeline is untouched
+    assert level_passes(level) == tuple(p.name for p in PIPELINES[level])
+
+
+def negations() -> Graph:
+    """x -> neg -> neg -> relu, plus a dead exp."""
+    g = Graph("negations")
+    x = g.add_input("x", TensorType.of("f32", ("N", 4)))
+    g.add("exp", [x], names=["dead"], loc="m.py:1")
+    a = g.add("neg", [x], names=["a"], loc="m.py:2").output
+    b = g.add("neg", [a], names=["b"], loc="m.py:3").output
+    g.outputs = [g.add("relu", [b], names=["out"], loc="m.py:4").output]
+    return g
+
+
+def fold_negations(graph: Graph) -> PassResult:
+    """neg(neg(x)) -> x."""
+    rule = Rule("neg(neg(x))->x", op.neg(op.neg(var("x"))), lambda m, em: [m["x"]])
+    return apply_rules(graph, [rule])
+
+
+def test_the_report_says_which_rules_fired(monkeypatch: pytest.MonkeyPatch) -> None:
+    pipelines = dict(PIPELINES, O1=(Pass("fold-negations", fold_negations), *PIPELINES["O1"]))
+    monkeypatch.setattr(api, "PIPELINES", pipelines)
+    exe = ng.compile(negations(), "O1")
+    r = exe.report
+    assert r.pipeline[0] == "fold-negations"
+    assert r.passes.rewrite_counts() == {"neg(neg(x))->x": 1}
+    assert "rewrites: neg(neg(x))->x x1" in str(r)
+    assert "  %out = relu(%x) : f32[N,4]  # m.py:4\n" in ng.print_graph(exe.graph)
+    assert (r.nodes_before, r.nodes_after) == (4, 1)  # the dead exp went too
+    f = {"x": np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)}
+    np.testing.assert_array_equal(exe(f)["out"], np.maximum(f["x"], 0))
+    assert "rewrites:" not in str(ng.compile(small_graph(), "O1").report)
+
+
+@pytest.mark.parametrize("level", list(LEVELS))
+def test_compile_never_changes_the_callers_graph(level: str) -> None:
+    model, spec = ng.zoo.MODELS["lenet"].build()
+    for graph in (negations(), ng.trace(model, spec)):
+        before = ng.print_graph(graph)
+        exe = ng.compile(graph, level)
+        assert ng.print_graph(graph) == before
+        assert not set(map(id, exe.graph.nodes)) & set(map(id, graph.nodes))
+        work, _ = optimize(graph, level)
+        assert ng.print_graph(graph) == before and work is not graph
+
+
+def test_capture_and_verify_each_go_through_compile() -> None:
+    graph = negations()
+    last = PIPELINES["O1"][-1].name
+    exe = ng.compile(graph, "O1", capture=("input", last), verify_each=True)
+    passes = exe.report.passes
+    assert passes.verified_each
+    assert passes.ir_before == ng.print_graph(graph)
+    assert passes.record(last).ir_after == ng.print_graph(exe.graph)
+    with pytest.raises(ConfigError, match="capture names no pass of this pipeline: nope"):
+        ng.compile(graph, "O1", capture=("nope",))
+
+
+def test_optimize_returns_the_rewritten_copy_and_the_report() -> None:
+    graph = negations()
+    work, report = optimize(graph, "O1", capture=("all",))
+    assert [r.name for r in report.records] == [p.name for p in PIPELINES["O1"]]
+    assert report.ir_before == ng.print_graph(graph)
+    assert report.records[-1].ir_after == ng.print_graph(work)
+    assert "%dead" not in ng.print_graph(work)  # O1 removes dead code
+    with pytest.raises(ConfigError, match="unknown level 'O7'"):
+        optimize(graph, "O7")
 
 
 def test_unknown_level_lists_the_valid_ones() -> None:
@@ -74,16 +159,6 @@ def test_unknown_backend_lists_the_valid_ones() -> None:
         ng.compile(small_graph(), backend="tensorrt")
     assert "unknown backend 'tensorrt'" in str(info.value)
     assert all(backend in str(info.value) for backend in BACKENDS)
-
-
-def test_compile_works_on_a_copy() -> None:
-    graph = small_graph()
-    before = ng.print_graph(graph)
-    exe = ng.compile(graph, level="O3")
-    assert exe.graph is not graph
-    assert not set(map(id, exe.graph.nodes)) & set(map(id, graph.nodes))
-    exe(feeds())
-    assert ng.print_graph(graph) == before
 
 
 def test_compile_verifies_the_graph() -> None:

@@ -35,6 +35,7 @@ from nanograph.bench.timing import measure, summarize
 from nanograph.bench.twins import twin_state
 from nanograph.frontend.spec import InputSpec, ModelSpec
 from nanograph.ir.errors import ConfigError
+from nanograph.passes import Pass, PassResult
 
 
 # timing ----------------------------------------------------------------------------
@@ -75,20 +76,38 @@ def test_agreement_shapes_counts_and_nan() -> None:
 
 
 # targets ---------------------------------------------------------------------------
-def test_no_duplicate_numpy_columns_today() -> None:
-    """numpy is the reference and no level has passes: no numpy@ column at all."""
-    assert api.NUMPY_IS_REFERENCE and all(not api.level_passes(lvl) for lvl in api.LEVELS)
+def _levels_with_new_passes() -> list[str]:
+    """O0 and each level whose pipeline differs from the level below, from api.level_passes."""
+    levels = list(api.LEVELS)
+    return [
+        level
+        for i, level in enumerate(levels)
+        if i == 0 or api.level_passes(level) != api.level_passes(levels[i - 1])
+    ]
+
+
+def test_numpy_columns_follow_the_levels_pipelines() -> None:
+    """numpy is the reference interpreter today: numpy-ref is its O0 column, and a numpy@
+    column appears for each level that runs passes the level below does not."""
+    assert api.NUMPY_IS_REFERENCE
+    columns = [f"numpy@{level}" for level in _levels_with_new_passes() if level != "O0"]
+    assert columns, "O1 runs passes, so numpy@O1 differs from numpy-ref"
     names = [t.name for t in known_targets("O2")]
-    assert names == ["numpy-ref", "ort-cpu", "ort-cuda", "onnx-reference", "torch", "torch-ort"]
+    peers = ["ort-cpu", "ort-cuda", "onnx-reference", "torch", "torch-ort"]
+    assert names == ["numpy-ref", *columns, *peers]
     with pytest.raises(ConfigError, match="no column of its own"):
-        select_targets(["numpy@O3"], "O2")
+        select_targets(["numpy@O0"], "O2")
 
 
 def test_columns_appear_when_the_executor_and_passes_land(monkeypatch: pytest.MonkeyPatch) -> None:
+    def passes(*names: str) -> tuple[Pass, ...]:
+        return tuple(Pass(name, lambda graph: PassResult()) for name in names)
+
     monkeypatch.setattr(api, "NUMPY_IS_REFERENCE", False)
+    monkeypatch.setattr(api, "PIPELINES", {level: () for level in api.LEVELS})
     assert numpy_levels() == ["O0"]
-    pipelines = {"O0": [], "O1": [("canon", None)], "O2": [("canon", None)], "O3": [("a", None)]}
-    monkeypatch.setattr(api, "_pipeline", lambda level: pipelines[level])
+    pipelines = {"O0": (), "O1": passes("canon"), "O2": passes("canon"), "O3": passes("a")}
+    monkeypatch.setattr(api, "PIPELINES", pipelines)
     assert numpy_levels() == ["O0", "O1", "O3"]  # O2 runs what O1 runs: no column
     monkeypatch.setattr(api, "NUMPY_IS_REFERENCE", True)
     assert numpy_levels() == ["O1", "O3"]
