@@ -51,6 +51,11 @@ class Value:
         return tuple(self._uses)
 
     @property
+    def num_uses(self) -> int:
+        """``len(self.uses)`` in O(1): the uses are not copied (graph outputs do not count)."""
+        return len(self._uses)
+
+    @property
     def users(self) -> list[Node]:
         """The distinct nodes that use this value, in order."""
         seen: dict[int, Node] = {}

@@ -264,17 +264,12 @@ class EitherPattern(Pattern):
         return False
 
 
-def use_count(value: Value) -> int:
-    """How many node inputs use ``value`` (``len(value.uses)`` without copying the uses:
-    this is asked for every single-use check and must not grow with the fan-out)."""
-    return len(value._uses)
-
-
 def _use_count(value: Value) -> int:
-    """Uses by nodes, plus one per time ``value`` is a graph output."""
+    """Uses by nodes, plus one per time ``value`` is a graph output. Asked for every
+    single-use check, so it must not grow with the fan-out (``num_uses`` copies nothing)."""
     graph = value.producer.graph if value.producer is not None else None
     outputs = graph.outputs if graph is not None else []
-    return use_count(value) + sum(1 for o in outputs if o is value)
+    return value.num_uses + sum(1 for o in outputs if o is value)
 
 
 def _used_once(value: Value) -> bool:
@@ -430,6 +425,5 @@ __all__ = [
     "op",
     "scalar",
     "such_that",
-    "use_count",
     "var",
 ]

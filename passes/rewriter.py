@@ -29,7 +29,9 @@ matched and emitted nodes read where those now have two uses or fewer
 one op, the users of all these down to the deepest pattern's depth. It never
 revisits all the users of a widely shared value, so a pass stays linear. So rules compose until
 nothing matches (a fixpoint). Matched nodes left without uses are removed, as
-are nodes ``build`` emitted but did not use.
+are nodes ``build`` emitted but did not use. Constants the rewrites leave unused
+stay (dead-code elimination removes them) unless ``free_constants=True`` asks
+``apply_rules`` to remove them itself.
 
 Near misses: at most one per (rule, anchor), and only for anchors still in
 the graph at the end. Each attempt at an anchor replaces the previous
@@ -67,7 +69,6 @@ from nanograph.passes.pattern import (
     MatchFailure,
     OpPattern,
     match,
-    use_count,
 )
 from nanograph.passes.records import NearMiss, PassResult, Rewrite, describe_node, source_locations
 
@@ -136,8 +137,14 @@ class _Applied:
     seeds: list[Node]
 
 
-def apply_rules(graph: Graph, rules: Sequence[Rule]) -> PassResult:
-    """Apply ``rules`` to ``graph`` in place until none matches; see the module docstring."""
+def apply_rules(graph: Graph, rules: Sequence[Rule], *, free_constants: bool = False) -> PassResult:
+    """Apply ``rules`` to ``graph`` in place until none matches; see the module docstring.
+
+    With ``free_constants``, the constants the rewrites left unused (those replaced by
+    folded ones) are removed too, counted as ``dead constants``: see ``run_freeing_constants``.
+    """
+    if free_constants:
+        return run_freeing_constants(graph, lambda g: apply_rules(g, rules))
     by_op: dict[str, list[Rule]] = {}
     for rule in rules:
         for name in rule.root_ops:
@@ -180,6 +187,23 @@ def apply_rules(graph: Graph, rules: Sequence[Rule]) -> PassResult:
             break
     result.near_misses = _live_near_misses(graph, misses.values())
     return result
+
+
+def run_freeing_constants(graph: Graph, run: Callable[[Graph], PassResult]) -> PassResult:
+    """``run(graph)``, then remove the constants that were used before it (by a node, or as a
+    graph output) and are not any more, each counted in its result as ``dead constants``.
+    Constants that were already unused are left to dead-code elimination."""
+    used_before = [v for v in graph.constants.values() if _is_used(graph, v)]
+    result = run(graph)
+    for value in used_before:
+        if not _is_used(graph, value):
+            graph.remove_constant(value.name)
+            result.count("dead constants")
+    return result
+
+
+def _is_used(graph: Graph, value: Value) -> bool:
+    return bool(value.num_uses) or any(value is out for out in graph.outputs)
 
 
 def _live_near_misses(graph: Graph, misses: Iterable[tuple[Node, int, NearMiss]]) -> list[NearMiss]:
@@ -240,12 +264,15 @@ def _try(graph: Graph, rule: Rule, node: Node) -> _Applied | NearMiss | None:
     return _commit(graph, rule, found, results, emitter.created)
 
 
+_RULE_BUG_HINT = "this is a bug in the rule; compile at a lower level to work around it"
+
+
 def _crashed(rule: Rule, node: Node, where: str, err: Exception) -> InternalError:
     message = err.message if isinstance(err, NanographError) else f"{type(err).__name__}: {err}"
     return InternalError(
         f"rule {rule.name} failed in {where} at {describe_node(node)}: {message}",
         loc=node.loc,
-        hint="this is a bug in the rule; compile at a lower level to work around it",
+        hint=_RULE_BUG_HINT,
     )
 
 
@@ -264,7 +291,7 @@ def _commit(
     produced = [n for n in created if n.graph is graph]
     seeds += produced
     for value in touched.values():  # use counts changed: single use may now (not) hold
-        if use_count(value) <= 2 and _in_graph(graph, value):
+        if value.num_uses <= 2 and _in_graph(graph, value):
             seeds += value.users
     made = tuple(describe_node(n) for n in produced)
     anchor = root.outputs[0].name
@@ -282,15 +309,13 @@ def _undo(graph: Graph, created: Sequence[Node], constants_before: int) -> None:
             graph.remove(node)
     added = len(graph.constants) - constants_before
     for name in list(islice(reversed(graph.constants), max(added, 0))):
-        if not graph.constants[name].uses:
+        if not graph.constants[name].num_uses:
             graph.remove_constant(name)
 
 
 def _bug(rule: Rule, root: Node, what: str) -> InternalError:
     return InternalError(
-        f"rule {rule.name} at {describe_node(root)}: {what}",
-        loc=root.loc,
-        hint="this is a bug in the rule; compile at a lower level to work around it",
+        f"rule {rule.name} at {describe_node(root)}: {what}", loc=root.loc, hint=_RULE_BUG_HINT
     )
 
 
@@ -399,7 +424,7 @@ def _remove_dead(graph: Graph, nodes: Sequence[Node]) -> None:
         removed = False
         for node in nodes:
             if node.graph is graph and not any(
-                use_count(v) or id(v) in outputs for v in node.outputs
+                v.num_uses or id(v) in outputs for v in node.outputs
             ):
                 graph.remove(node)
                 removed = True
@@ -407,4 +432,4 @@ def _remove_dead(graph: Graph, nodes: Sequence[Node]) -> None:
         removed = removed and bool(nodes)
 
 
-__all__ = ["Build", "Check", "Reject", "Rule", "apply_rules"]
+__all__ = ["Build", "Check", "Reject", "Rule", "apply_rules", "run_freeing_constants"]

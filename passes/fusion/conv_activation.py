@@ -36,12 +36,12 @@ from nanograph.ir.decompose import GraphEmitter
 from nanograph.ir.dims import Dim
 from nanograph.ir.graph import Graph, Node, Value
 from nanograph.ir.ops.inference import layout_axes
-from nanograph.passes.fusion.activations import activation_of
-from nanograph.passes.fusion.conv_batch_norm import apply_rules_dropping_constants, folded_constant
+from nanograph.passes.fusion.activations import activation_of, feeds_only_its_silu
+from nanograph.passes.fusion.conv_batch_norm import folded_constant
 from nanograph.passes.manager import Pass
 from nanograph.passes.pattern import Match, OpPattern, op, such_that, var
 from nanograph.passes.records import PassResult
-from nanograph.passes.rewriter import Rule
+from nanograph.passes.rewriter import Rule, apply_rules
 
 _NOT_ACTIVATED = such_that(
     lambda act: act in (None, "none"), "'none' (it already applies an activation)"
@@ -142,19 +142,6 @@ def _fused(m: Match, em: GraphEmitter, activation: str) -> list[Value]:
     return [em.op("fused_conv2d", *conv.inputs, **attrs)]
 
 
-# y * sigmoid(y) -> fused_conv2d(silu) --------------------------------------------------------
-def _conv_feeds_only_silu(m: Match) -> str | None:
-    y, graph = m["conv"], m.root.graph
-    assert graph is not None
-    uses = len(y.uses) + sum(1 for o in graph.outputs if o is y)  # a graph output is a use
-    if uses == 2:  # the mul and the sigmoid
-        return None
-    return (
-        f"%{y.name} ({m.node('conv').op}) is also used elsewhere ({uses} uses), "
-        "so fusing it would compute it twice"
-    )
-
-
 # act(conv2d + residual): never fuses, explains why -------------------------------------------
 def _add_stays(m: Match) -> str:
     """Why the add between the conv and the activation was not folded into the conv."""
@@ -191,7 +178,7 @@ conv_activation_rules: tuple[Rule, ...] = (
         "conv2d+x*sigmoid(x)->fused_conv2d",
         op.mul(_conv(single_use=False), op.sigmoid(var("conv"))),
         lambda m, em: _fused(m, em, "silu"),
-        (_conv_feeds_only_silu,),
+        (feeds_only_its_silu("conv"),),
     ),
     # The activation rule seen through an add that did not fold: it only explains.
     Rule(
@@ -206,7 +193,7 @@ conv_activation_rules: tuple[Rule, ...] = (
 
 def fuse_conv_activation(graph: Graph) -> PassResult:
     """Fuse conv2d with a per-channel bias add and an activation into fused_conv2d."""
-    return apply_rules_dropping_constants(graph, conv_activation_rules)
+    return apply_rules(graph, conv_activation_rules, free_constants=True)
 
 
 FUSE_CONV_ACTIVATION = Pass("fuse-conv-activation", fuse_conv_activation)

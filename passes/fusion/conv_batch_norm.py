@@ -30,8 +30,6 @@ Contracts:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from nanograph.ir.decompose import GraphEmitter
@@ -46,23 +44,6 @@ from nanograph.passes.rewriter import Rule, apply_rules
 def folded_constant(graph: Graph, like: Value, data: np.ndarray, dtype: np.dtype) -> Value:
     """A new constant ``@{like}.folded`` (made unique) holding ``data`` cast to ``dtype``."""
     return graph.add_constant(graph.unique_name(f"{like.name}.folded"), data.astype(dtype))
-
-
-def apply_rules_dropping_constants(graph: Graph, rules: Sequence[Rule]) -> PassResult:
-    """``apply_rules``, then remove the constants that were used before and are not any
-    more (those the rewrites replaced by folded ones), counted as ``dead constants``.
-    Constants that were already unused are left to dead-code elimination."""
-    used_before = [v for v in graph.constants.values() if _is_used(graph, v)]
-    result = apply_rules(graph, rules)
-    for value in used_before:
-        if not _is_used(graph, value):
-            graph.remove_constant(value.name)
-            result.count("dead constants")
-    return result
-
-
-def _is_used(graph: Graph, value: Value) -> bool:
-    return bool(value.uses) or any(value is out for out in graph.outputs)
 
 
 def _constant(name: str) -> ValuePattern:
@@ -159,7 +140,7 @@ conv_batch_norm_rules: tuple[Rule, ...] = (
 
 def fold_conv_batch_norm(graph: Graph) -> PassResult:
     """Fold inference batch norms into the convs before them (W*s, (b-mean)*s+beta)."""
-    return apply_rules_dropping_constants(graph, conv_batch_norm_rules)
+    return apply_rules(graph, conv_batch_norm_rules, free_constants=True)
 
 
 FOLD_CONV_BN = Pass("fold-conv-bn", fold_conv_batch_norm)
@@ -167,7 +148,6 @@ FOLD_CONV_BN = Pass("fold-conv-bn", fold_conv_batch_norm)
 
 __all__ = [
     "FOLD_CONV_BN",
-    "apply_rules_dropping_constants",
     "conv_batch_norm_rules",
     "fold_conv_batch_norm",
     "folded_constant",

@@ -37,7 +37,6 @@ import numpy as np
 
 from nanograph.ir.decompose import GraphEmitter
 from nanograph.ir.graph import Graph, Value
-from nanograph.passes.fusion.conv_batch_norm import apply_rules_dropping_constants
 from nanograph.passes.manager import Pass
 from nanograph.passes.pattern import (
     EitherPattern,
@@ -50,7 +49,7 @@ from nanograph.passes.pattern import (
     var,
 )
 from nanograph.passes.records import PassResult
-from nanograph.passes.rewriter import Rule
+from nanograph.passes.rewriter import Rule, apply_rules
 
 SQRT_2 = math.sqrt(2.0)
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -116,7 +115,7 @@ gelu_rules: tuple[Rule, ...] = (
 
 def recognize_gelu(graph: Graph) -> PassResult:
     """Replace GELU written out with erf or tanh by one gelu node."""
-    return apply_rules_dropping_constants(graph, gelu_rules)
+    return apply_rules(graph, gelu_rules, free_constants=True)
 
 
 RECOGNIZE_GELU = Pass("recognize-gelu", recognize_gelu)

@@ -40,11 +40,10 @@ import numpy as np
 from nanograph.ir.decompose import GraphEmitter
 from nanograph.ir.graph import Graph, Value
 from nanograph.ir.ops.inference import normalize_axes
-from nanograph.passes.fusion.conv_batch_norm import apply_rules_dropping_constants
 from nanograph.passes.manager import Pass
 from nanograph.passes.pattern import Match, either, op, scalar, var
 from nanograph.passes.records import PassResult
-from nanograph.passes.rewriter import Check, Reject, Rule
+from nanograph.passes.rewriter import Check, Reject, Rule, apply_rules
 
 _x, _d = var("x"), var("d")
 _centered = op.sub(
@@ -215,7 +214,7 @@ layer_norm_rules: tuple[Rule, ...] = (
 
 def recognize_layer_norm(graph: Graph) -> PassResult:
     """Replace layer normalization written out with means and a square root by layer_norm."""
-    return apply_rules_dropping_constants(graph, layer_norm_rules)
+    return apply_rules(graph, layer_norm_rules, free_constants=True)
 
 
 RECOGNIZE_LAYER_NORM = Pass("recognize-layer-norm", recognize_layer_norm)

@@ -39,12 +39,15 @@ import numpy as np
 from nanograph.ir.decompose import GraphEmitter
 from nanograph.ir.dims import Dim
 from nanograph.ir.graph import Graph, Value
-from nanograph.passes.fusion.activations import ACTIVATION_OPS, activation_of
-from nanograph.passes.fusion.conv_batch_norm import apply_rules_dropping_constants
+from nanograph.passes.fusion.activations import (
+    ACTIVATION_OPS,
+    activation_of,
+    feeds_only_its_silu,
+)
 from nanograph.passes.manager import Pass
 from nanograph.passes.pattern import Match, op, var
 from nanograph.passes.records import PassResult
-from nanograph.passes.rewriter import Reject, Rule
+from nanograph.passes.rewriter import Reject, Rule, apply_rules
 
 
 # checks ---------------------------------------------------------------------------------
@@ -90,17 +93,6 @@ def _const_weight(m: Match) -> str | None:
     return (
         f"the weight %{w.name} of matmul %{m['mm'].name} is computed at run time; "
         "a matmul without a bias becomes linear only with a constant weight"
-    )
-
-
-def _linear_feeds_only_silu(m: Match) -> str | None:
-    y, graph = m["lin"], m.root.graph
-    uses = len(y.uses) + sum(1 for o in (graph.outputs if graph else ()) if o is y)
-    if uses == 2:  # the mul and the sigmoid
-        return None
-    return (
-        f"%{y.name} (linear) is also used elsewhere ({uses} uses), "
-        "so fusing it would compute it twice"
     )
 
 
@@ -173,7 +165,7 @@ linear_rules: tuple[Rule, ...] = (
             op.sigmoid(var("lin")),
         ),
         build=_linear_silu,
-        checks=(_linear_feeds_only_silu,),
+        checks=(feeds_only_its_silu("lin"),),
         min_near_miss=3,  # the sigmoid matched: a linear output times something is not news
     ),
     Rule(
@@ -187,7 +179,7 @@ linear_rules: tuple[Rule, ...] = (
 
 def fuse_linear(graph: Graph) -> PassResult:
     """Fuse matmul by a [in, out] weight + bias (+ activation) into linear."""
-    return apply_rules_dropping_constants(graph, linear_rules)
+    return apply_rules(graph, linear_rules, free_constants=True)
 
 
 FUSE_LINEAR = Pass("fuse-linear", fuse_linear)

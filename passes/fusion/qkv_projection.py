@@ -57,6 +57,7 @@ from nanograph.ir.ops.inference import normalize_axes
 from nanograph.passes.manager import Pass
 from nanograph.passes.pattern import Match, MatchFailure, match, op, var
 from nanograph.passes.records import NearMiss, PassResult, Rewrite
+from nanograph.passes.rewriter import run_freeing_constants
 
 SEPARATE = "qkv-projections->linear+split"
 PACKED = "packed-qkv->split"
@@ -220,7 +221,7 @@ def _viewed_from(packed: Value) -> tuple[Value, list[Node]]:
 
 def _only_one_use(value: Value, producer: Node) -> bool:
     graph = producer.graph
-    return len(value.uses) == 1 and not (graph and any(value is o for o in graph.outputs))
+    return value.num_uses == 1 and not (graph and any(value is o for o in graph.outputs))
 
 
 def _pieces_of(m: Match, y: Value) -> tuple[int, int] | None:
@@ -345,8 +346,13 @@ def _live_values(graph: Graph) -> Iterable[Value]:
 
 def fuse_qkv(graph: Graph) -> PassResult:
     """Merge projections of one input into one matmul/linear + split; canonicalize packed ones."""
+    return run_freeing_constants(graph, _fuse_projections)
+
+
+def _fuse_projections(graph: Graph) -> PassResult:
+    """Packed in-projections become splits first; then each value's projections merge (the
+    splits' outputs are values too, so a projection of a piece is seen)."""
     result = PassResult()
-    used_before = [c for c in graph.constants.values() if c.uses]
     for node in list(graph.nodes):
         if node.graph is not graph:
             continue
@@ -360,10 +366,6 @@ def fuse_qkv(graph: Graph) -> PassResult:
         x = pending.popleft()
         if x.producer is None or x.producer.graph is graph:
             pending += _group_projections(graph, x, result, order)
-    for value in used_before:
-        if not value.uses and value not in graph.outputs:
-            graph.remove_constant(value.name)
-            result.count("dead constants")
     return result
 
 

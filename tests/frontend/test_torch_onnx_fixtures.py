@@ -27,21 +27,12 @@ import pytest
 
 from nanograph.backends.reference import run_reference
 from nanograph.frontend.onnx_import import import_onnx
+from tests.fixtures.torch_onnx_fixtures import ONNX_FIXTURES, load_fixture
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "onnx"
 RTOL, ATOL = 1e-4, 1e-5
 MODELS = ("cnn_bn", "mha", "encoder_layer")
 EXPORTERS = {"classic": 17, "dynamo": 18}  # exporter -> the opset it was pinned to
-PATHS = sorted(FIXTURES.glob("*.onnx"))
-
-
-def _recorded(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(inputs, PyTorch's outputs) by ONNX name."""
-    model = onnx.load(str(path))
-    with np.load(path.with_suffix(".npz")) as data:
-        inputs = {i.name: data[i.name] for i in model.graph.input}
-        outputs = {o.name: data[o.name] for o in model.graph.output}
-    return inputs, outputs
+PATHS = sorted(ONNX_FIXTURES.glob("*.onnx"))
 
 
 def _ort(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -63,13 +54,14 @@ def test_fixtures_cover_every_model_and_exporter() -> None:
 def test_cnn_fixtures_keep_batchnorm() -> None:
     """The exporters fold BN into Conv by default; these fixtures must still carry it."""
     for exporter in EXPORTERS:
-        model = onnx.load(str(FIXTURES / f"cnn_bn_{exporter}.onnx"))
+        model = onnx.load(str(ONNX_FIXTURES / f"cnn_bn_{exporter}.onnx"))
         assert any(n.op_type == "BatchNormalization" for n in model.graph.node), exporter
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
 def test_import_reproduces_pytorch(path: Path) -> None:
-    inputs, expected = _recorded(path)
+    recorded = load_fixture(path.stem)
+    inputs, expected = recorded.inputs, recorded.outputs
     graph = import_onnx(path)
     outputs = run_reference(graph, inputs)
     assert set(outputs) == set(expected), "outputs must keep the ONNX output names"
@@ -81,7 +73,8 @@ def test_import_reproduces_pytorch(path: Path) -> None:
 @pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
 def test_onnxruntime_reproduces_pytorch(path: Path) -> None:
     """Sanity: the fixture itself is right (onnxruntime agrees with PyTorch)."""
-    inputs, expected = _recorded(path)
+    recorded = load_fixture(path.stem)
+    inputs, expected = recorded.inputs, recorded.outputs
     outputs = _ort(path, inputs)
     for name, want in expected.items():
         np.testing.assert_allclose(outputs[name], want, rtol=RTOL, atol=ATOL, err_msg=name)

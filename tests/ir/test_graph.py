@@ -44,6 +44,17 @@ def test_a_node_that_uses_a_value_twice_has_two_uses() -> None:
     assert x.users == [node]
 
 
+def test_num_uses_counts_node_uses_as_the_use_list_does() -> None:
+    g, v = chain()
+    x, a, c = v["x"], v["a"], v["c"]
+    assert (x.num_uses, a.num_uses, c.num_uses) == (2, 1, 0)  # graph outputs are not uses
+    twice = g.add("mul", [a, a])
+    assert a.num_uses == 3 == len(a.uses)  # exp, and mul twice
+    g.remove(twice)
+    g.set_input(c.producer, 1, a)  # add(%b, %a): x loses a use, a gains one
+    assert (x.num_uses, a.num_uses) == (1, 2)
+
+
 def test_insert_before_and_after() -> None:
     g, v = chain()
     x, a, b, c = v["x"], v["a"], v["b"], v["c"]

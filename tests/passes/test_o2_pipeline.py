@@ -20,10 +20,8 @@ Every compile runs the verifier after each pass (``verify_each``).
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 
 import nanograph as ng
@@ -31,9 +29,9 @@ from nanograph.frontend.onnx_import import import_onnx
 from nanograph.ir.graph import Graph
 from nanograph.passes.pipelines import CANONICALIZE, FUSIONS
 from nanograph.zoo import MODELS
+from tests.fixtures.torch_onnx_fixtures import ONNX_FIXTURES, load_fixture
 
 RTOL, ATOL = 1e-4, 1e-5
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "onnx"
 FUSION_PASSES = {p.name for p in FUSIONS} - {p.name for p in CANONICALIZE}
 
 ATTENTION, PACKED_HEADS = "attention", "attention-packed-heads"
@@ -130,18 +128,10 @@ def test_zoo_model_computes_the_same_at_o2_on_every_backend(name: str) -> None:
         assert_close(ng.compile(graph, "O2", backend, verify_each=True)(feeds), want)
 
 
-def fixture(name: str) -> tuple[Graph, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    path = FIXTURES / f"{name}.onnx"
-    model = onnx.load(str(path))
-    with np.load(path.with_suffix(".npz")) as data:
-        inputs = {i.name: data[i.name] for i in model.graph.input}
-        outputs = {o.name: data[o.name] for o in model.graph.output}
-    return import_onnx(model), inputs, outputs
-
-
 @pytest.mark.parametrize("name", list(FIXTURE_FUSIONS))
 def test_pytorch_export_fuses_and_still_matches_pytorch(name: str) -> None:
-    graph, inputs, torch_outputs = fixture(name)
+    recorded = load_fixture(name)
+    graph, inputs, torch_outputs = import_onnx(recorded.model), recorded.inputs, recorded.outputs
     exe = ng.compile(graph, "O2", verify_each=True)
     assert fusion_counts(exe.report) == FIXTURE_FUSIONS[name]
     assert fusion_misses(exe.report) == FIXTURE_NEAR_MISSES.get(name, {})
@@ -152,5 +142,7 @@ def test_pytorch_export_fuses_and_still_matches_pytorch(name: str) -> None:
 
 
 def test_every_fixture_on_disk_is_covered() -> None:
-    on_disk = {str(p.relative_to(FIXTURES).with_suffix("")) for p in FIXTURES.rglob("*.onnx")}
+    on_disk = {
+        str(p.relative_to(ONNX_FIXTURES).with_suffix("")) for p in ONNX_FIXTURES.rglob("*.onnx")
+    }
     assert on_disk == set(FIXTURE_FUSIONS)

@@ -27,10 +27,8 @@ changes no result.
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 
 import nanograph as ng
@@ -39,11 +37,11 @@ from nanograph.ir.graph import Graph
 from nanograph.ir.specialize import specialize
 from nanograph.passes import PIPELINES
 from nanograph.zoo import MODELS
+from tests.fixtures.torch_onnx_fixtures import ONNX_FIXTURES, load_fixture
 
 RTOL, ATOL = 1e-6, 1e-6
 ORT_RTOL, ORT_ATOL = 1e-4, 1e-5
 SIZES = ({"N": 1, "S": 5}, {"N": 3, "S": 11})
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "onnx"
 
 # model: (nodes at O0, nodes at O1, rewrites per rule)
 ZOO: dict[str, tuple[int, int, dict[str, int]]] = {
@@ -198,25 +196,17 @@ def test_zoo_model_at_o1_matches_the_reference_in_onnxruntime(name: str) -> None
             np.testing.assert_allclose(got[key], array, rtol=ORT_RTOL, atol=ORT_ATOL)
 
 
-def _recorded(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    model = onnx.load(str(path))
-    with np.load(path.with_suffix(".npz")) as data:
-        inputs = {i.name: data[i.name] for i in model.graph.input}
-        outputs = {o.name: data[o.name] for o in model.graph.output}
-    return inputs, outputs
-
-
 @pytest.mark.parametrize("stem", list(FIXTURE_COUNTS))
 def test_onnx_fixture_shrinks_as_expected_and_computes_the_same(stem: str) -> None:
-    assert {p.stem for p in FIXTURES.glob("*.onnx")} == set(FIXTURE_COUNTS)
-    path = FIXTURES / f"{stem}.onnx"
-    graph = import_onnx(path)
+    assert {p.stem for p in ONNX_FIXTURES.glob("*.onnx")} == set(FIXTURE_COUNTS)
+    recorded = load_fixture(stem)
+    graph = import_onnx(recorded.path)
     before, after, fired = FIXTURE_COUNTS[stem]
     o1 = ng.compile(graph, "O1", verify_each=True)
     assert (o1.report.nodes_before, o1.report.nodes_after) == (before, after)
     assert dict(o1.report.passes.rewrite_counts()) == fired
     _check_canonical(o1.graph)
-    inputs, torch_outputs = _recorded(path)
+    inputs, torch_outputs = recorded.inputs, recorded.outputs
     want, got = ng.compile(graph, "O0")(inputs), o1(inputs)
     for key, array in want.items():
         np.testing.assert_allclose(got[key], array, rtol=RTOL, atol=ATOL, err_msg=key)

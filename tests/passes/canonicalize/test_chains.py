@@ -16,7 +16,7 @@ import nanograph as ng
 from nanograph.ir.graph import Graph
 from nanograph.ir.types import TensorType
 from nanograph.passes.canonicalize.simplify import SIMPLIFY
-from tests.passes.canonicalize.golden import misses, rewrites, run_graph, run_text
+from tests.passes.golden import misses, rewrites, run_graph, run_text
 
 KEYS = """\
 graph g(%k: f32[N,S,4,16], %q: f32[N,4,S,16]) -> (f32[N,4,S,S]) {

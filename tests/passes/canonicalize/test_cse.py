@@ -12,7 +12,7 @@ import numpy as np
 import nanograph as ng
 from nanograph.ir.text import parse_graph
 from nanograph.passes.canonicalize.cse import CSE
-from tests.passes.canonicalize.golden import misses, rewrites, run_graph, run_text
+from tests.passes.golden import misses, rewrites, run_graph, run_text
 
 MASKS = """\
 graph g(%a: f32[N,4,S,S], %b: f32[N,4,S,S]) -> (f32[N,4,S,S]) {

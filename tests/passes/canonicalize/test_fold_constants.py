@@ -21,7 +21,7 @@ from nanograph.ir.types import TensorType
 from nanograph.passes.canonicalize import fold_constants as fold_module
 from nanograph.passes.canonicalize.fold_constants import FOLD_CONSTANTS
 from nanograph.passes.canonicalize.node_to_constants import replace_by_constants
-from tests.passes.canonicalize.golden import misses, rewrites, run_text
+from tests.passes.golden import misses, rewrites, run_text
 
 LINEAR = """\
 graph g(%x: f32[N,3]) -> (f32[N,2]) {

@@ -12,7 +12,7 @@ import numpy as np
 import nanograph as ng
 from nanograph.ir.text import parse_graph
 from nanograph.passes.canonicalize.fold_shapes import FOLD_SHAPES
-from tests.passes.canonicalize.golden import rewrites, run_text
+from tests.passes.golden import rewrites, run_text
 
 STATIC = """\
 graph g(%x: f32[2,3]) -> (i64[2]) {

@@ -18,7 +18,7 @@ import pytest
 import nanograph as ng
 from nanograph.ir.text import parse_graph
 from nanograph.passes.canonicalize.simplify import SIMPLIFY
-from tests.passes.canonicalize.golden import misses, rewrites, run_text
+from tests.passes.golden import misses, rewrites, run_text
 
 
 def _graph(x_type: str, constants: str, noop: str, out_type: str | None = None) -> str:

@@ -20,7 +20,6 @@ axis) is off by O(0.1).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,11 +34,11 @@ from nanograph.model_loading import load_model
 from nanograph.passes.fusion.attention import FUSE_ATTENTION
 from nanograph.passes.manager import Pass, PipelineReport, run_pipeline
 from nanograph.passes.pipelines import PIPELINES
-from nanograph.passes.records import PassResult
+from tests.fixtures.torch_onnx_fixtures import load_fixture
+from tests.passes.golden import run_graph
 
 RTOL, ATOL = 1e-4, 1e-5
 DIMS = {"B": 2, "S": 5, "T": 3}
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "onnx"
 
 HEADER = "graph g(%q: f32[B,2,S,4], %k: f32[B,2,S,4], %v: f32[B,2,S,4]) -> (f32[B,2,S,4]) {\n"
 K_T = "  %kt = transpose(%k) {perm=[0,1,3,2]} : f32[B,2,4,S]\n"
@@ -412,12 +411,6 @@ MUST_NOT_FIRE |= {
 }
 
 
-def fuse(graph: Graph) -> PassResult:
-    """Run fuse-attention alone, verifying the graph after it."""
-    report = run_pipeline(graph, [FUSE_ATTENTION], verify_each=True)
-    return report.records[0].result
-
-
 def through_attention(graph: Graph) -> PipelineReport:
     """The O2 pipeline up to and including fuse-attention (canonicalization and the fusions
     the lead orders before it); just O1 then fuse-attention while it is not wired in."""
@@ -464,7 +457,7 @@ def test_golden(name: str) -> None:
     before, after = GOLDEN[name]
     graph = parse_graph(before)
     assert print_graph(graph) == before, "the hand-written graph must be in printed form"
-    result = fuse(graph)
+    result = run_graph(FUSE_ATTENTION, graph)
     assert print_graph(graph) == after
     assert result.changed
     assert (not result.near_misses) or name == "heads_in_part"  # its miss: tested below
@@ -474,14 +467,14 @@ def test_golden(name: str) -> None:
 def test_must_not_fire(name: str) -> None:
     text, why = MUST_NOT_FIRE[name]
     graph = parse_graph(text)
-    result = fuse(graph)
+    result = run_graph(FUSE_ATTENTION, graph)
     assert print_graph(graph) == text
     assert not result.changed
     assert [str(m) for m in result.near_misses] == [why]
 
 
 def test_partial_heads_say_what_is_missing() -> None:
-    result = fuse(parse_graph(GOLDEN["heads_in_part"][0]))
+    result = run_graph(FUSE_ATTENTION, parse_graph(GOLDEN["heads_in_part"][0]))
     assert result.stats == {"attention": 1}
     assert [str(m) for m in result.near_misses] == [
         "attention-packed-heads at reshape %y: matched 7/9 ops, then %v is a graph input, "
@@ -490,7 +483,7 @@ def test_partial_heads_say_what_is_missing() -> None:
 
 
 def test_rewrite_records_the_fused_nodes_and_their_lines() -> None:
-    result = fuse(parse_graph(GOLDEN["mul_scale"][0]))
+    result = run_graph(FUSE_ATTENTION, parse_graph(GOLDEN["mul_scale"][0]))
     assert [str(r) for r in result.rewrites] == [
         "attention: matmul %y + softmax %probs + mul %scaled + matmul %scores + transpose %kt "
         "-> attention %y at m.py:4, m.py:3, m.py:2, m.py:1"
@@ -499,8 +492,8 @@ def test_rewrite_records_the_fused_nodes_and_their_lines() -> None:
 
 def test_fusion_reaches_a_fixpoint() -> None:
     graph = parse_graph(GOLDEN["heads_split_and_merged"][0])
-    fuse(graph)
-    again = fuse(graph)
+    run_graph(FUSE_ATTENTION, graph)
+    again = run_graph(FUSE_ATTENTION, graph)
     assert not again.changed and not again.near_misses
 
 
@@ -511,7 +504,7 @@ def test_golden_graphs_compute_the_same(name: str) -> None:
     feeds = random_feeds(parse_graph(before))
     want = ng.compile(parse_graph(before), "O0")(feeds)
     fused = parse_graph(before)
-    assert fuse(fused).changed
+    assert run_graph(FUSE_ATTENTION, fused).changed
     assert_close(ng.compile(fused, "O0")(feeds), want)
     assert_close(ng.compile(fused, "O0", backend="ort-cpu")(feeds), want)
 
@@ -564,11 +557,9 @@ def check_fused_model(graph: Graph, feeds: dict[str, Any], expected: Any) -> Non
 
 @pytest.mark.parametrize("name", FIXTURE_FUSIONS)
 def test_pytorch_exports(name: str) -> None:
-    path = FIXTURES / f"{name}.onnx"
-    graph = import_onnx(path)
-    with np.load(path.with_suffix(".npz")) as data:
-        feeds = {v.name: data[v.name] for v in graph.inputs}
-    check_fused_model(graph, feeds, FIXTURE_FUSIONS[name])
+    recorded = load_fixture(name)
+    graph = import_onnx(recorded.path)
+    check_fused_model(graph, recorded.inputs, FIXTURE_FUSIONS[name])
 
 
 @pytest.mark.parametrize("name", ZOO_FUSIONS)

@@ -19,11 +19,9 @@ Tolerances:
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import pytest
 
 import nanograph as ng
@@ -31,13 +29,13 @@ from nanograph.backends.reference import run_reference
 from nanograph.frontend.onnx_import import import_onnx
 from nanograph.ir.graph import Graph
 from nanograph.ir.ops.inference import static_ints
-from nanograph.ir.text import parse_graph, print_graph
 from nanograph.ir.types import TensorType
 from nanograph.model_loading import zoo_models
 from nanograph.passes.fusion.conv_activation import FUSE_CONV_ACTIVATION
 from nanograph.passes.fusion.conv_batch_norm import FOLD_CONV_BN
 from nanograph.passes.manager import PipelineReport, run_pipeline
-from nanograph.passes.records import PassResult
+from tests.fixtures.torch_onnx_fixtures import load_fixture
+from tests.passes.golden import run_graph, run_text
 
 RTOL, ATOL = 1e-5, 1e-5
 PEER_RTOL, PEER_ATOL = 1e-4, 1e-5
@@ -45,18 +43,6 @@ ACT = "conv2d+activation->fused_conv2d"
 BIAS = "conv2d+bias->conv2d"
 SILU = "conv2d+x*sigmoid(x)->fused_conv2d"
 FOLD = "conv2d+batch_norm->conv2d"
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "onnx"
-
-
-def _fuse(graph: Graph) -> PassResult:
-    """Run the pass through the pipeline runner, verifying the graph after it."""
-    return run_pipeline(graph, [FUSE_CONV_ACTIVATION], verify_each=True).records[0].result
-
-
-def _fuse_text(text: str) -> tuple[str, PassResult]:
-    graph = parse_graph(text)
-    result = _fuse(graph)
-    return print_graph(graph), result
 
 
 def _graph(*body: str, inputs: str = "", out: str = "f32[N,2,4,4]", returns: str = "%act") -> str:
@@ -92,7 +78,7 @@ def test_conv_and_activation_become_fused_conv2d(activation: str) -> None:
         f"%act = {activation} : f32[N,2,6,6]  # m.py:2",
         out="f32[N,2,6,6]",
     )
-    after, result = _fuse_text(before)
+    after, result = run_text(FUSE_CONV_ACTIVATION, before)
     assert after == _graph(
         "@b: f32[2] = [3.0, 4.0]",
         f'%act = fused_conv2d(%x, @w, @b) {{activation="{ACTIVATIONS[activation]}", '
@@ -107,11 +93,12 @@ def test_conv_and_activation_become_fused_conv2d(activation: str) -> None:
 
 
 def test_a_fused_conv2d_without_activation_takes_one() -> None:
-    after, _ = _fuse_text(
+    after, _ = run_text(
+        FUSE_CONV_ACTIVATION,
         _graph(
             "%conv = fused_conv2d(%x, @w) : f32[N,2,4,4]  # m.py:1",
             "%act = relu(%conv) : f32[N,2,4,4]  # m.py:2",
-        )
+        ),
     )
     assert after == _graph(
         '%act = fused_conv2d(%x, @w) {activation="relu"} : f32[N,2,4,4]  # m.py:2'
@@ -120,12 +107,13 @@ def test_a_fused_conv2d_without_activation_takes_one() -> None:
 
 @pytest.mark.parametrize("order", ["%conv, %sig", "%sig, %conv"])
 def test_decomposed_silu_becomes_fused_silu(order: str) -> None:
-    after, result = _fuse_text(
+    after, result = run_text(
+        FUSE_CONV_ACTIVATION,
         _graph(
             "%conv = conv2d(%x, @w) : f32[N,2,4,4]  # m.py:1",
             "%sig = sigmoid(%conv) : f32[N,2,4,4]  # m.py:2",
             f"%act = mul({order}) : f32[N,2,4,4]  # m.py:2",
-        )
+        ),
     )
     assert after == _graph(
         '%act = fused_conv2d(%x, @w) {activation="silu"} : f32[N,2,4,4]  # m.py:2'
@@ -137,13 +125,14 @@ def test_decomposed_silu_becomes_fused_silu(order: str) -> None:
 # golden: bias adds ---------------------------------------------------------------------------
 @pytest.mark.parametrize("order", ["%conv, @c", "@c, %conv"])
 def test_a_separate_channel_bias_and_relu6_fuse(order: str) -> None:
-    after, result = _fuse_text(
+    after, result = run_text(
+        FUSE_CONV_ACTIVATION,
         _graph(
             "@c: f32[2,1,1] = [[[1.5]], [[-2.0]]]",
             "%conv = conv2d(%x, @w) : f32[N,2,4,4]  # m.py:1",
             f"%sum = add({order}) : f32[N,2,4,4]  # m.py:2",
             "%act = clip(%sum) {max=6.0, min=0.0} : f32[N,2,4,4]  # m.py:3",
-        )
+        ),
     )
     assert after == _graph(
         "@c.folded: f32[2] = [1.5, -2.0]",
@@ -158,14 +147,15 @@ def test_a_separate_channel_bias_and_relu6_fuse(order: str) -> None:
 
 def test_a_bias_add_merges_with_the_conv_bias() -> None:
     # b + c = [3 + 0.5, 4 + 0.25]
-    after, _ = _fuse_text(
+    after, _ = run_text(
+        FUSE_CONV_ACTIVATION,
         _graph(
             "@b: f32[2] = [3.0, 4.0]",
             "@c: f32[1,2,1,1] = [[[[0.5]], [[0.25]]]]",
             "%conv = conv2d(%x, @w, @b) : f32[N,2,4,4]  # m.py:1",
             "%sum = add(%conv, @c) : f32[N,2,4,4]  # m.py:2",
             "%act = silu(%sum) : f32[N,2,4,4]  # m.py:3",
-        )
+        ),
     )
     assert after == _graph(
         "@c.folded: f32[2] = [3.5, 4.25]",
@@ -174,12 +164,13 @@ def test_a_bias_add_merges_with_the_conv_bias() -> None:
 
 
 def test_a_bias_add_without_activation_becomes_the_conv_bias() -> None:
-    after, result = _fuse_text(
+    after, result = run_text(
+        FUSE_CONV_ACTIVATION,
         _graph(
             "@c: f32[2,1,1] = [[[1.5]], [[-2.0]]]",
             "%conv = conv2d(%x, @w) : f32[N,2,4,4]  # m.py:1",
             "%act = add(%conv, @c) : f32[N,2,4,4]  # m.py:2",
-        )
+        ),
     )
     assert after == _graph(
         "@c.folded: f32[2] = [1.5, -2.0]",
@@ -200,7 +191,7 @@ graph g(%x: f32[N,4,4,1]) -> (f32[N,4,4,2]) {
 
 
 def test_an_nhwc_bias_of_shape_c_is_used_as_it_is() -> None:
-    after, result = _fuse_text(NHWC_BIAS)
+    after, result = run_text(FUSE_CONV_ACTIVATION, NHWC_BIAS)
     assert after == NHWC_BIAS.replace(
         '  %conv = conv2d(%x, @w) {layout="NHWC"} : f32[N,4,4,2]  # m.py:1\n', ""
     ).replace("add(%conv, @c) :", 'conv2d(%x, @w, @c) {layout="NHWC"} :')
@@ -210,7 +201,7 @@ def test_an_nhwc_bias_of_shape_c_is_used_as_it_is() -> None:
 # golden: where it must not fire, and why ------------------------------------------------------
 def _near_misses(text: str) -> list[str]:
     """The near misses on ``text``, which the pass must leave unchanged."""
-    after, result = _fuse_text(text)
+    after, result = run_text(FUSE_CONV_ACTIVATION, text)
     assert after == text
     assert not result.changed
     return sorted(str(m) for m in result.near_misses)
@@ -375,7 +366,7 @@ def _check_numerics(graph: Graph, exact: bool, fused: list[str]) -> None:
     (name,) = [v.name for v in graph.outputs]
     before = ng.compile(graph, "O0")(x=x)[name]
     after = graph.copy()
-    _fuse(after)
+    run_graph(FUSE_CONV_ACTIVATION, after)
     assert [n.op for n in after.nodes] == fused
     got = run_reference(after, {"x": x})[name]
     if exact:
@@ -475,14 +466,13 @@ def test_resnet_residual_relus_are_reported_not_fused() -> None:
 @pytest.mark.parametrize("exporter", ["classic", "dynamo"])
 def test_pytorch_cnn_exports_fuse_and_match_pytorch(exporter: str) -> None:
     """Both exporters keep BatchNormalization in these fixtures (not folded by PyTorch)."""
-    path = FIXTURES / f"cnn_bn_{exporter}.onnx"
-    assert sum(n.op_type == "BatchNormalization" for n in onnx.load(str(path)).graph.node) == 2
-    graph = import_onnx(path)
+    recorded = load_fixture(f"cnn_bn_{exporter}")
+    assert sum(n.op_type == "BatchNormalization" for n in recorded.model.graph.node) == 2
+    graph = import_onnx(recorded.path)
     fused, report = _optimized(graph)
     assert report.rewrite_counts() == {FOLD: 2, ACT: 2}
     assert [n.op for n in fused.nodes if "conv" in n.op] == ["fused_conv2d", "fused_conv2d"]
-    with np.load(path.with_suffix(".npz")) as data:
-        x, torch_y = data["x"], data["y"]
+    x, torch_y = recorded.inputs["x"], recorded.outputs["y"]
     before = run_reference(graph, {"x": x})["y"]
     np.testing.assert_allclose(run_reference(fused, {"x": x})["y"], before, RTOL, ATOL)
     np.testing.assert_allclose(run_reference(fused, {"x": x})["y"], torch_y, PEER_RTOL, PEER_ATOL)

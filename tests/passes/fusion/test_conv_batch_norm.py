@@ -25,27 +25,14 @@ import pytest
 import nanograph as ng
 from nanograph.backends.reference import run_reference
 from nanograph.ir.graph import Graph
-from nanograph.ir.text import parse_graph, print_graph
+from nanograph.ir.text import print_graph
 from nanograph.ir.types import TensorType
 from nanograph.passes.fusion.conv_batch_norm import FOLD_CONV_BN, fold_conv_batch_norm
-from nanograph.passes.manager import run_pipeline
-from nanograph.passes.records import PassResult
+from tests.passes.golden import run_graph, run_text
 
 RTOL, ATOL = 1e-5, 1e-5
 ORT_RTOL, ORT_ATOL = 1e-4, 1e-5
 RULE = "conv2d+batch_norm->conv2d"
-
-
-def _fold(graph: Graph) -> PassResult:
-    """Run the pass through the pipeline runner, verifying the graph after it."""
-    report = run_pipeline(graph, [FOLD_CONV_BN], verify_each=True)
-    return report.records[0].result
-
-
-def _fold_text(text: str) -> tuple[str, PassResult]:
-    graph = parse_graph(text)
-    result = _fold(graph)
-    return print_graph(graph), result
 
 
 # golden: where it fires -----------------------------------------------------------------
@@ -75,7 +62,7 @@ graph g(%x: f32[N,1,4,4]) -> (f32[N,2,4,4]) {
 
 
 def test_folds_batch_norm_into_conv_with_bias() -> None:
-    after, result = _fold_text(WITH_BIAS)
+    after, result = run_text(FOLD_CONV_BN, WITH_BIAS)
     assert after == WITH_BIAS_FOLDED
     assert result.stats == {RULE: 1, "dead constants": 6}
     assert [str(r) for r in result.rewrites] == [
@@ -110,7 +97,7 @@ graph g(%x: f32[N,4,4,2]) -> (f32[N,4,4,2]) {
 
 
 def test_folds_into_nhwc_conv_without_bias() -> None:
-    after, result = _fold_text(NHWC_NO_BIAS)
+    after, result = run_text(FOLD_CONV_BN, NHWC_NO_BIAS)
     assert after == NHWC_NO_BIAS_FOLDED
     assert result.stats[RULE] == 1
 
@@ -131,7 +118,7 @@ graph g(%x: f32[N,1,4,4]) -> (f32[N,2,4,4]) {
 
 
 def test_folds_into_fused_conv2d_without_activation() -> None:
-    after, _ = _fold_text(FUSED_NONE)
+    after, _ = run_text(FOLD_CONV_BN, FUSED_NONE)
     assert after == WITH_BIAS_FOLDED.replace("= conv2d(", "= fused_conv2d(")
 
 
@@ -166,7 +153,7 @@ graph g(%x: f32[N,1,4,4]) -> (f32[N,2,4,4], f32[N,2,4,4]) {
 
 
 def test_a_shared_weight_is_copied_not_changed() -> None:
-    after, result = _fold_text(SHARED_WEIGHT)
+    after, result = run_text(FOLD_CONV_BN, SHARED_WEIGHT)
     assert after == SHARED_WEIGHT_FOLDED
     assert result.stats["dead constants"] == 4  # gamma, beta, mean, var
 
@@ -205,7 +192,7 @@ def _conv_bn(
 
 def _refused(text: str) -> str:
     """The one near miss the pass reports on ``text``, which it must leave unchanged."""
-    after, result = _fold_text(text)
+    after, result = run_text(FOLD_CONV_BN, text)
     assert after == text
     assert not result.changed
     assert len(result.near_misses) == 1, result.near_misses
@@ -213,7 +200,7 @@ def _refused(text: str) -> str:
 
 
 def test_the_golden_helper_builds_a_graph_that_folds() -> None:
-    assert "conv2d(%x, @w.folded, @beta.folded)" in _fold_text(_conv_bn())[0]
+    assert "conv2d(%x, @w.folded, @beta.folded)" in run_text(FOLD_CONV_BN, _conv_bn())[0]
 
 
 def test_not_when_a_batch_norm_parameter_is_not_constant() -> None:
@@ -291,7 +278,7 @@ def test_not_when_layouts_differ_even_if_channel_counts_agree() -> None:
 
 def test_a_batch_norm_not_after_a_conv_is_not_a_near_miss() -> None:
     text = _conv_bn(conv="%conv = relu(%x) : f32[N,1,4,4]", out="f32[N,1,4,4]", channels=1, w="")
-    after, result = _fold_text(text)
+    after, result = run_text(FOLD_CONV_BN, text)
     assert after == text
     assert result.near_misses == []
 
@@ -347,7 +334,7 @@ def test_folding_keeps_the_result(case: str) -> None:
     x = rng.normal(0, 1, x_shape).astype(np.float32)
     before = ng.compile(graph, "O0")(x=x)["batch_norm"]
     folded = graph.copy()
-    assert _fold(folded).stats[RULE] == 1
+    assert run_graph(FOLD_CONV_BN, folded).stats[RULE] == 1
     assert [n.op for n in folded.nodes] == [attrs.get("conv_op", "conv2d")]
     np.testing.assert_allclose(run_reference(folded, {"x": x})["batch_norm"], before, RTOL, ATOL)
     ort = ng.compile(folded, "O0", backend="ort-cpu")(x=x)["batch_norm"]
@@ -369,7 +356,7 @@ def test_folded_weights_are_computed_in_float64_then_rounded_once() -> None:
 
 def test_running_twice_changes_nothing_more() -> None:
     graph = _random_conv_bn(np.random.default_rng(1), (1, 3, 5, 5), (4, 3, 3, 3))
-    assert _fold(graph).changed
+    assert run_graph(FOLD_CONV_BN, graph).changed
     text = print_graph(graph)
-    assert not _fold(graph).changed
+    assert not run_graph(FOLD_CONV_BN, graph).changed
     assert print_graph(graph) == text

@@ -16,23 +16,20 @@ internally) is held to rtol 1e-4, atol 1e-5, as in the fixture tests.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import nanograph as ng
 from nanograph.frontend.onnx_import import import_onnx
-from nanograph.ir.graph import Graph
-from nanograph.ir.text import parse_graph, print_graph
+from nanograph.ir.text import parse_graph
 from nanograph.passes.fusion.gelu import RECOGNIZE_GELU
-from nanograph.passes.manager import run_pipeline
-from nanograph.passes.records import PassResult
+from tests.fixtures.torch_onnx_fixtures import load_fixture
+from tests.passes.golden import run_graph, run_text
 
 RTOL, ATOL = 1e-5, 1e-5
 ORT_RTOL, ORT_ATOL = 1e-4, 1e-5
 ERF, TANH = "erf-form->gelu", "tanh-form->gelu"
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures/onnx/decomposed/ln_gelu_classic14.onnx"
+FIXTURE = "decomposed/ln_gelu_classic14"
 
 # Constants as exporters store them, by name.
 CONSTANTS = {
@@ -98,17 +95,6 @@ def _gelu_text(approximate: str, loc: int, dtype: str = "f32") -> str:
     )
 
 
-def _recognize(graph: Graph) -> PassResult:
-    """Run the pass through the pipeline runner, verifying the graph after it."""
-    return run_pipeline(graph, [RECOGNIZE_GELU], verify_each=True).records[0].result
-
-
-def _recognize_text(text: str) -> tuple[str, PassResult]:
-    graph = parse_graph(text)
-    result = _recognize(graph)
-    return print_graph(graph), result
-
-
 # golden: where it fires -----------------------------------------------------------------------
 def test_pytorch_classic_erf_form_becomes_gelu() -> None:
     text = """\
@@ -124,7 +110,7 @@ graph g(%x: f32[N,4]) -> (f32[N,4]) {
   return %y
 }
 """
-    after, result = _recognize_text(text)
+    after, result = run_text(RECOGNIZE_GELU, text)
     assert after == _gelu_text("none", loc=5)
     assert result.stats == {ERF: 1, "dead constants": 3}
     assert [str(r) for r in result.rewrites] == [
@@ -137,7 +123,7 @@ graph g(%x: f32[N,4]) -> (f32[N,4]) {
 @pytest.mark.parametrize("argument", ERF_ARGUMENT)
 def test_every_erf_arrangement_becomes_gelu(argument: str, half: str) -> None:
     lines = [*ERF_ARGUMENT[argument], *ERF_PHI, *HALF[half]]
-    after, result = _recognize_text(_graph_text(lines))
+    after, result = run_text(RECOGNIZE_GELU, _graph_text(lines))
     assert after == _gelu_text("none", loc=len(lines))
     assert result.stats[ERF] == 1
 
@@ -146,7 +132,7 @@ def test_every_erf_arrangement_becomes_gelu(argument: str, half: str) -> None:
 @pytest.mark.parametrize("cube", CUBE)
 def test_every_tanh_arrangement_becomes_gelu_tanh(cube: str, half: str) -> None:
     lines = [*CUBE[cube], *TANH_PHI, *HALF[half]]
-    after, result = _recognize_text(_graph_text(lines))
+    after, result = run_text(RECOGNIZE_GELU, _graph_text(lines))
     assert after == _gelu_text("tanh", loc=len(lines))
     assert result.stats[TANH] == 1
 
@@ -156,7 +142,7 @@ def test_float16_constants_match_within_their_rounding() -> None:
     text = _graph_text(lines, dtype="f16")
     # f16 stores 0.044715 as 0.04470825 and sqrt(2/pi) as 0.7978516 (4e-4 relative off).
     text = text.replace("= 0.044715", "= 0.04470825").replace("= 0.7978846", "= 0.7978516")
-    after, result = _recognize_text(text)
+    after, result = run_text(RECOGNIZE_GELU, text)
     assert after == _gelu_text("tanh", loc=len(lines), dtype="f16")
     assert result.stats[TANH] == 1
 
@@ -165,7 +151,7 @@ def test_float16_constants_match_within_their_rounding() -> None:
 def test_a_wrong_half_is_a_near_miss_naming_the_constant() -> None:
     lines = [*ERF_ARGUMENT["div"], *ERF_PHI, *HALF["(x*p)*0.5"]]
     text = _graph_text(lines).replace("= 0.5", "= 0.6")
-    after, result = _recognize_text(text)
+    after, result = run_text(RECOGNIZE_GELU, text)
     assert after == text
     assert [str(m) for m in result.near_misses] == [
         f"{ERF} at mul %y (m.py:5): matched 5/5 ops, then %half is not a one-element float "
@@ -176,7 +162,7 @@ def test_a_wrong_half_is_a_near_miss_naming_the_constant() -> None:
 def test_a_wrong_cubic_coefficient_is_a_near_miss() -> None:
     lines = [*CUBE["pow"], *TANH_PHI, *HALF["(x*p)*0.5"]]
     text = _graph_text(lines).replace("= 0.044715", "= 0.05")
-    after, result = _recognize_text(text)
+    after, result = run_text(RECOGNIZE_GELU, text)
     assert after == text
     assert [m.reason for m in result.near_misses] == [
         "%cubic is not a one-element float constant = 0.044715"
@@ -189,7 +175,7 @@ def test_erf_of_another_tensor_is_a_near_miss() -> None:
         "graph g(%x: f32[N,4])", "graph g(%x: f32[N,4], %w: f32[N,4])"
     )
     text = text.replace("div(%x, @sqrt2)", "div(%w, @sqrt2)")
-    after, result = _recognize_text(text)
+    after, result = run_text(RECOGNIZE_GELU, text)
     assert after == text
     assert [m.reason for m in result.near_misses] == ["%w is not %x (both must be 'x')"]
 
@@ -208,7 +194,7 @@ graph g(%x: f32[4]) -> (f32[1,4]) {
   return %y
 }
 """
-    after, result = _recognize_text(text)
+    after, result = run_text(RECOGNIZE_GELU, text)
     assert after == text
     assert [m.reason for m in result.near_misses] == [
         "its constants broadcast %x: f32[4] to f32[1,4], which gelu(x) cannot"
@@ -217,7 +203,7 @@ graph g(%x: f32[4]) -> (f32[1,4]) {
 
 def test_a_plain_scaling_is_not_news() -> None:
     text = _graph_text(["%t = mul(%x, @half)", "%y = mul(%t, %x)"])
-    after, result = _recognize_text(text)
+    after, result = run_text(RECOGNIZE_GELU, text)
     assert after == text
     assert not result.changed and result.near_misses == []
 
@@ -234,7 +220,7 @@ def test_recognized_gelu_matches_the_formula_and_onnxruntime(lines: list[str], r
     graph = parse_graph(_graph_text(lines))
     feeds = {"x": np.linspace(-6.0, 6.0, 64, dtype=np.float32).reshape(16, 4)}
     before = ng.compile(graph, "O0")(**feeds)["y"]
-    assert _recognize(graph).stats[rule] == 1
+    assert run_graph(RECOGNIZE_GELU, graph).stats[rule] == 1
     after = ng.compile(graph, "O0")(**feeds)["y"]
     np.testing.assert_allclose(after, before, rtol=RTOL, atol=ATOL)
     ort = ng.compile(graph, "O0", backend="ort-cpu")(**feeds)["y"]
@@ -242,10 +228,10 @@ def test_recognized_gelu_matches_the_formula_and_onnxruntime(lines: list[str], r
 
 
 def test_pytorch_classic_export_gets_both_gelus_back() -> None:
-    graph = import_onnx(FIXTURE)
-    with np.load(FIXTURE.with_suffix(".npz")) as data:
-        x, want = data["x"], data["y"]
-    result = _recognize(graph)
+    recorded = load_fixture(FIXTURE)
+    graph = import_onnx(recorded.path)
+    x, want = recorded.inputs["x"], recorded.outputs["y"]
+    result = run_graph(RECOGNIZE_GELU, graph)
     assert {k: v for k, v in result.stats.items() if k != "dead constants"} == {ERF: 1, TANH: 1}
     gelus = [n.attrs["approximate"] for n in graph.nodes if n.op == "gelu"]
     assert gelus == ["none", "tanh"]

@@ -16,21 +16,19 @@ as in the fixture tests.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import nanograph as ng
 from nanograph.api import optimize
 from nanograph.frontend.onnx_import import import_onnx
-from nanograph.ir.graph import Graph
-from nanograph.ir.text import parse_graph, print_graph
+from nanograph.ir.text import parse_graph
 from nanograph.passes.fusion.gelu import RECOGNIZE_GELU
 from nanograph.passes.fusion.layer_norm import RECOGNIZE_LAYER_NORM
 from nanograph.passes.fusion.linear import FUSE_LINEAR
 from nanograph.passes.manager import run_pipeline
-from nanograph.passes.records import PassResult
+from tests.fixtures.torch_onnx_fixtures import load_fixture
+from tests.passes.golden import run_graph, run_text
 
 RTOL, ATOL = 1e-5, 1e-5
 ORT_RTOL, ORT_ATOL = 1e-4, 1e-5
@@ -39,19 +37,8 @@ NORMALIZE, SCALE, SHIFT = (
     "layer_norm*scale->layer_norm",
     "layer_norm+bias->layer_norm",
 )
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures/onnx/decomposed/ln_gelu_classic14.onnx"
+FIXTURE = "decomposed/ln_gelu_classic14"
 EPS = "epsilon=9.999999747378752e-06"  # 1e-5 as float32 stores it
-
-
-def _recognize(graph: Graph) -> PassResult:
-    """Run the pass through the pipeline runner, verifying the graph after it."""
-    return run_pipeline(graph, [RECOGNIZE_LAYER_NORM], verify_each=True).records[0].result
-
-
-def _recognize_text(text: str) -> tuple[str, PassResult]:
-    graph = parse_graph(text)
-    result = _recognize(graph)
-    return print_graph(graph), result
 
 
 # golden: where it fires ------------------------------------------------------------------------
@@ -84,7 +71,7 @@ graph g(%x: f32[N,S,4]) -> (f32[N,S,4]) {{
 
 
 def test_pytorch_classic_layer_norm_becomes_one_layer_norm() -> None:
-    after, result = _recognize_text(CLASSIC)
+    after, result = run_text(RECOGNIZE_LAYER_NORM, CLASSIC)
     assert after == CLASSIC_FUSED
     assert result.stats == {NORMALIZE: 1, SCALE: 1, SHIFT: 1, "dead constants": 2}
     assert [str(r) for r in result.rewrites] == [
@@ -149,7 +136,7 @@ def test_every_normalization_variant_without_affine_becomes_layer_norm(
     for old, new in (lines or {}).items():
         assert old in text, variant
         text = text.replace(old, new)
-    after, result = _recognize_text(text)
+    after, result = run_text(RECOGNIZE_LAYER_NORM, text)
     assert after == NO_AFFINE_FUSED
     assert result.stats[NORMALIZE] == 1
     assert result.near_misses == []
@@ -161,14 +148,16 @@ def test_two_trailing_axes_give_axis_minus_two() -> None:
         .replace("f32[N,S,1]", "f32[N,1,1]")
         .replace("f32[N,S,4]", "f32[N,3,4]")
     )
-    after, result = _recognize_text(text)
+    after, result = run_text(RECOGNIZE_LAYER_NORM, text)
     assert f"%n = layer_norm(%x) {{axis=-2, {EPS}}} : f32[N,3,4]  # m.py:7" in after
     assert result.stats[NORMALIZE] == 1
 
 
 def test_a_bias_without_scale_gets_a_scale_of_ones() -> None:
     text = CLASSIC.replace("  %scaled = mul(%n, @gamma) : f32[N,S,4]  # m.py:8\n", "")
-    after, result = _recognize_text(text.replace("add(%scaled, @beta)", "add(@beta, %n)"))
+    after, result = run_text(
+        RECOGNIZE_LAYER_NORM, text.replace("add(%scaled, @beta)", "add(@beta, %n)")
+    )
     assert after == (
         "graph g(%x: f32[N,S,4]) -> (f32[N,S,4]) {\n"
         "  @gamma: f32[4] = [1.0, 2.0, 3.0, 4.0]\n"
@@ -185,7 +174,7 @@ def test_a_scale_of_shape_1_1_d_is_reshaped_to_d() -> None:
     text = CLASSIC.replace("@gamma: f32[4] = [1.0,", "@gamma: f32[1,1,4] = [[[1.0,").replace(
         "4.0]\n  @beta", "4.0]]]\n  @beta"
     )
-    after, result = _recognize_text(text)
+    after, result = run_text(RECOGNIZE_LAYER_NORM, text)
     assert after == CLASSIC_FUSED.replace(
         "  @gamma: f32[4] = [1.0, 2.0, 3.0, 4.0]\n  @beta: f32[4] = [0.5, 0.25, 0.125, 0.0]\n",
         "  @beta: f32[4] = [0.5, 0.25, 0.125, 0.0]\n"
@@ -196,7 +185,7 @@ def test_a_scale_of_shape_1_1_d_is_reshaped_to_d() -> None:
 
 # golden: where it must not fire, and why -------------------------------------------------------
 def _only_miss(text: str) -> str:
-    after, result = _recognize_text(text)
+    after, result = run_text(RECOGNIZE_LAYER_NORM, text)
     assert after == text
     assert len(result.near_misses) == 1, [str(m) for m in result.near_misses]
     return str(result.near_misses[0])
@@ -265,7 +254,7 @@ def test_a_scale_that_varies_along_a_batch_axis_is_refused() -> None:
     text = NO_AFFINE.replace("graph g(%x: f32[N,S,4])", "graph g(%x: f32[N,S,4], %g: f32[S,4])")
     text = text.replace("  return %n", "  %y = mul(%n, %g) : f32[N,S,4]  # m.py:8\n  return %y")
     graph = parse_graph(text)
-    result = _recognize(graph)
+    result = run_graph(RECOGNIZE_LAYER_NORM, graph)
     assert result.stats[NORMALIZE] == 1 and SCALE not in result.stats
     assert [m.reason for m in result.near_misses] == [
         "gamma %g: f32[S,4] varies along axes that layer_norm %n does not normalize "
@@ -285,7 +274,7 @@ def test_recognized_layer_norm_matches_the_formula_and_onnxruntime() -> None:
     )
     feeds = {"x": (rng.standard_normal((3, 5, 4)) * 3 + 1).astype(np.float32)}
     before = ng.compile(graph, "O0")(**feeds)["y"]
-    assert _recognize(graph).stats[SHIFT] == 1
+    assert run_graph(RECOGNIZE_LAYER_NORM, graph).stats[SHIFT] == 1
     after = ng.compile(graph, "O0")(**feeds)["y"]
     np.testing.assert_allclose(after, before, rtol=RTOL, atol=ATOL)
     ort = ng.compile(graph, "O0", backend="ort-cpu")(**feeds)["y"]
@@ -295,11 +284,11 @@ def test_recognized_layer_norm_matches_the_formula_and_onnxruntime() -> None:
 @pytest.mark.parametrize("o1", [False, True], ids=["as-imported", "after-O1"])
 def test_pytorch_classic_opset14_export_fuses_to_five_ops_and_matches_pytorch(o1: bool) -> None:
     """Linear -> LayerNorm -> GELU -> GELU(tanh) -> Linear, written out by the exporter."""
-    graph = import_onnx(FIXTURE)
+    recorded = load_fixture(FIXTURE)
+    graph = import_onnx(recorded.path)
     if o1:  # folds nothing here, but CSE shares the two GELUs' equal constants
         graph, _ = optimize(graph, "O1")
-    with np.load(FIXTURE.with_suffix(".npz")) as data:
-        x, want = data["x"], data["y"]
+    x, want = recorded.inputs["x"], recorded.outputs["y"]
     before = ng.compile(graph, "O0")(x=x)["y"]
     report = run_pipeline(
         graph, [RECOGNIZE_GELU, RECOGNIZE_LAYER_NORM, FUSE_LINEAR], verify_each=True

@@ -19,10 +19,10 @@ import pytest
 
 import nanograph as ng
 from nanograph.ir.graph import Graph
-from nanograph.ir.text import parse_graph, print_graph
+from nanograph.ir.text import parse_graph
 from nanograph.passes.fusion.linear import FUSE_LINEAR
-from nanograph.passes.manager import run_pipeline
 from nanograph.passes.records import PassResult
+from tests.passes.golden import run_graph, run_text
 
 RTOL, ATOL = 1e-5, 1e-5
 ORT_RTOL, ORT_ATOL = 1e-4, 1e-5
@@ -32,17 +32,6 @@ MATMUL_ADD, LINEAR_ACT, MATMUL_ACT = (
     "matmul+activation->linear",
 )
 SILU = "linear+x*sigmoid(x)->linear"
-
-
-def _fuse(graph: Graph) -> PassResult:
-    """Run the pass through the pipeline runner, verifying the graph after it."""
-    return run_pipeline(graph, [FUSE_LINEAR], verify_each=True).records[0].result
-
-
-def _fuse_text(text: str) -> tuple[str, PassResult]:
-    graph = parse_graph(text)
-    result = _fuse(graph)
-    return print_graph(graph), result
 
 
 def _only_miss(result: PassResult) -> str:
@@ -72,13 +61,13 @@ graph g(%x: f32[N,2]) -> (f32[N,3]) {
 
 
 def test_matmul_plus_bias_becomes_linear_with_the_bias_on_either_side() -> None:
-    after, result = _fuse_text(DENSE)
+    after, result = run_text(FUSE_LINEAR, DENSE)
     assert after == DENSE_FUSED
     assert [str(r) for r in result.rewrites] == [
         f"{MATMUL_ADD}: add %y + matmul %mm -> linear %y at m.py:2, m.py:1"
     ]
     assert result.near_misses == []
-    swapped, _ = _fuse_text(DENSE.replace("add(@b, %mm)", "add(%mm, @b)"))
+    swapped, _ = run_text(FUSE_LINEAR, DENSE.replace("add(@b, %mm)", "add(%mm, @b)"))
     assert swapped == DENSE_FUSED
 
 
@@ -103,7 +92,7 @@ graph g(%x: f32[N,2]) -> (f32[N,3]) {
 
 
 def test_a_following_activation_folds_into_the_linear() -> None:
-    after, result = _fuse_text(DENSE_RELU)
+    after, result = run_text(FUSE_LINEAR, DENSE_RELU)
     assert after == DENSE_RELU_FUSED
     assert result.stats == {MATMUL_ADD: 1, LINEAR_ACT: 1}
 
@@ -122,7 +111,7 @@ def test_a_following_activation_folds_into_the_linear() -> None:
     ],
 )
 def test_each_activation_maps_to_its_linear_attribute(node: str, activation: str) -> None:
-    after, result = _fuse_text(DENSE_RELU.replace("relu(%lin)", node))
+    after, result = run_text(FUSE_LINEAR, DENSE_RELU.replace("relu(%lin)", node))
     assert after == DENSE_RELU_FUSED.replace('"relu"', f'"{activation}"')
     assert result.stats[LINEAR_ACT] == 1
 
@@ -133,7 +122,7 @@ def test_silu_written_as_y_times_sigmoid_y_folds_as_silu() -> None:
         "  %sig = sigmoid(%lin) : f32[N,3]  # m.py:2\n"
         "  %y = mul(%sig, %lin) : f32[N,3]  # m.py:2\n",
     )
-    after, result = _fuse_text(text)
+    after, result = run_text(FUSE_LINEAR, text)
     assert after == DENSE_RELU_FUSED.replace('"relu"', '"silu"')
     assert result.stats == {MATMUL_ADD: 1, SILU: 1}
     assert result.near_misses == []  # (the sigmoid alone was one, but it is gone)
@@ -150,7 +139,7 @@ def test_y_times_sigmoid_y_with_y_used_elsewhere_is_refused() -> None:
         .replace("return %y", "return %y, %lin")
     )
     graph = parse_graph(text)
-    result = _fuse(graph)
+    result = run_graph(FUSE_LINEAR, graph)
     assert result.stats == {MATMUL_ADD: 1}
     assert sorted(str(m) for m in result.near_misses) == [
         f"{LINEAR_ACT} at sigmoid %sig (m.py:2): matched 2/2 ops, then %lin (linear) is also "
@@ -178,7 +167,7 @@ graph g(%x: f32[N,2]) -> (f32[N,3]) {
 
 
 def test_matmul_then_activation_without_bias_becomes_linear() -> None:
-    after, result = _fuse_text(NO_BIAS_RELU)
+    after, result = run_text(FUSE_LINEAR, NO_BIAS_RELU)
     assert after == NO_BIAS_RELU_FUSED
     assert result.stats == {MATMUL_ACT: 1}
 
@@ -187,7 +176,7 @@ def test_a_bare_matmul_stays_a_matmul() -> None:
     text = NO_BIAS_RELU.replace("  %y = sigmoid(%mm) : f32[N,3]  # m.py:2\n", "").replace(
         "return %y", "return %mm"
     )
-    after, result = _fuse_text(text)
+    after, result = run_text(FUSE_LINEAR, text)
     assert after == text
     assert not result.changed and result.near_misses == []
 
@@ -221,7 +210,7 @@ def test_a_constant_bias_of_shape_1_1_out_or_one_element_is_made_a_vector() -> N
     text = ROW_BIAS.replace(
         "  @c:", "  @w2: f32[3,3] = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]\n  @c:"
     )
-    after, result = _fuse_text(text)
+    after, result = run_text(FUSE_LINEAR, text)
     assert after == ROW_BIAS_FUSED
     assert result.stats == {MATMUL_ADD: 2, "dead constants": 2}
 
@@ -243,7 +232,7 @@ graph g(%x: f32[N,2], %w: f32[2,3], %b: f32[1,3]) -> (f32[N,3]) {
 
 
 def test_a_computed_weight_and_row_bias_are_accepted_the_bias_reshaped() -> None:
-    after, result = _fuse_text(COMPUTED)
+    after, result = run_text(FUSE_LINEAR, COMPUTED)
     assert after == COMPUTED_FUSED
     assert result.stats == {MATMUL_ADD: 1}
 
@@ -258,7 +247,7 @@ graph g(%q: f32[N,4,S,8], %k: f32[N,4,8,S]) -> (f32[N,4,S,S]) {
   return %y
 }
 """
-    after, result = _fuse_text(text)
+    after, result = run_text(FUSE_LINEAR, text)
     assert after == text
     assert _only_miss(result) == (
         "the weight %k of matmul %scores is f32[N,4,8,S], not a rank-2 [in, out] matrix "
@@ -293,7 +282,7 @@ graph g(%x: f32[4,2], %b: {bias}) -> ({out_type}) {{
   return %y
 }}
 """
-    after, result = _fuse_text(text)
+    after, result = run_text(FUSE_LINEAR, text)
     assert after == text
     assert _only_miss(result) == reason
 
@@ -302,7 +291,7 @@ def test_a_matmul_used_twice_is_not_fused() -> None:
     text = DENSE.replace("-> (f32[N,3])", "-> (f32[N,3], f32[N,3])").replace(
         "return %y", "return %y, %mm"
     )
-    after, result = _fuse_text(text)
+    after, result = run_text(FUSE_LINEAR, text)
     assert after == text
     assert _only_miss(result) == (
         "%mm (matmul) is also used elsewhere (2 uses), so fusing it would compute it twice"
@@ -319,14 +308,14 @@ graph g(%x: i64[N,2]) -> (i64[N,2]) {
   return %y
 }
 """
-    after, result = _fuse_text(text)
+    after, result = run_text(FUSE_LINEAR, text)
     assert after == text
     assert _only_miss(result) == "matmul %mm multiplies i64 values; linear is float-only"
 
 
 def test_a_clip_with_other_bounds_is_not_an_activation() -> None:
     text = DENSE_RELU.replace("relu(%lin)", "clip(%lin) {max=1.0, min=-1.0}")
-    after, result = _fuse_text(text)
+    after, result = run_text(FUSE_LINEAR, text)
     assert after == DENSE_RELU_FUSED.replace(
         '  %y = linear(%x, @w, @b) {activation="relu"} : f32[N,3]  # m.py:2\n',
         "  %lin = linear(%x, @w, @b) : f32[N,3]  # m.py:1\n"
@@ -347,7 +336,7 @@ graph g(%x: f32[N,2], %w: f32[2,3]) -> (f32[N,3]) {
   return %y
 }
 """
-    after, result = _fuse_text(text)
+    after, result = run_text(FUSE_LINEAR, text)
     assert after == text
     assert _only_miss(result) == (
         "the weight %w of matmul %mm is computed at run time; a matmul without a bias "
@@ -394,7 +383,7 @@ graph mlp(%x: f32[N,S,6]) -> (f32[N,S,4]) {
 def test_fused_mlp_matches_the_reference_and_onnxruntime() -> None:
     graph, feeds = _mlp()
     before = ng.compile(graph, "O0")(**feeds)["y"]
-    result = _fuse(graph)
+    result = run_graph(FUSE_LINEAR, graph)
     assert result.stats == {MATMUL_ADD: 2, LINEAR_ACT: 2, MATMUL_ACT: 1, "dead constants": 1}
     assert [n.op for n in graph.nodes] == ["linear", "linear", "linear"]
     after = ng.compile(graph, "O0")(**feeds)["y"]

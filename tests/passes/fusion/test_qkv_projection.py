@@ -14,37 +14,23 @@ atol 1e-5, as in the fixture tests.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import onnx
 import pytest
 
 import nanograph as ng
 from nanograph.api import optimize
 from nanograph.frontend.onnx_import import import_onnx
 from nanograph.ir.graph import Graph
-from nanograph.ir.text import parse_graph, print_graph
+from nanograph.ir.text import parse_graph
 from nanograph.model_loading import load_model
 from nanograph.passes.fusion.linear import FUSE_LINEAR
 from nanograph.passes.fusion.qkv_projection import FUSE_QKV, PACKED, SEPARATE
 from nanograph.passes.manager import run_pipeline
-from nanograph.passes.records import PassResult
+from tests.fixtures.torch_onnx_fixtures import load_fixture
+from tests.passes.golden import run_graph, run_text
 
 RTOL, ATOL = 1e-5, 1e-5
 ORT_RTOL, ORT_ATOL = 1e-4, 1e-5
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "onnx"
-
-
-def _fuse(graph: Graph) -> PassResult:
-    """Run the pass through the pipeline runner, verifying the graph after it."""
-    return run_pipeline(graph, [FUSE_QKV], verify_each=True).records[0].result
-
-
-def _fuse_text(text: str) -> tuple[str, PassResult]:
-    graph = parse_graph(text)
-    result = _fuse(graph)
-    return print_graph(graph), result
 
 
 # golden: separate projections ----------------------------------------------------------------
@@ -77,7 +63,7 @@ graph g(%x: f32[N,2]) -> (f32[N,2], f32[N,2], f32[N,1]) {
 
 
 def test_three_projections_of_one_input_become_one_linear_and_a_split() -> None:
-    after, result = _fuse_text(QKV)
+    after, result = run_text(FUSE_QKV, QKV)
     assert after == QKV_FUSED
     assert result.stats == {SEPARATE: 1, "dead constants": 6}
     assert [str(r) for r in result.rewrites] == [
@@ -111,7 +97,7 @@ graph g(%x: f32[N,S,2], %mem: f32[N,T,2]) -> (f32[N,S,2], f32[N,T,2], f32[N,T,1]
 
 
 def test_cross_attention_k_and_v_matmuls_fuse_and_q_of_another_input_stays() -> None:
-    after, result = _fuse_text(KV)
+    after, result = run_text(FUSE_QKV, KV)
     assert after == KV_FUSED
     assert result.stats == {SEPARATE: 1, "dead constants": 2}
     assert result.near_misses == []
@@ -141,7 +127,7 @@ graph g(%x: f32[N,2]) -> (f32[N,2], f32[N,2], f32[N,2]) {
 
 
 def test_projections_with_another_activation_stay_apart_as_a_near_miss() -> None:
-    after, result = _fuse_text(MIXED)
+    after, result = run_text(FUSE_QKV, MIXED)
     assert after == MIXED_FUSED
     assert result.stats[SEPARATE] == 1
     assert [str(m) for m in result.near_misses] == [
@@ -155,7 +141,7 @@ def test_a_computed_weight_is_a_near_miss_and_the_others_still_fuse() -> None:
     text = text.replace("  @wk: f32[2,2] = [[5.0, 6.0], [7.0, 8.0]]\n", "")
     text = text.replace("@wk, @bk", "%wk, @bk")
     graph = parse_graph(text)
-    result = _fuse(graph)
+    result = run_graph(FUSE_QKV, graph)
     assert result.stats[SEPARATE] == 1
     assert [m.reason for m in result.near_misses] == [
         "the weight %wk of linear %k is computed at run time, not a constant, so it cannot "
@@ -169,7 +155,7 @@ def test_a_bias_in_some_projections_only_is_a_near_miss() -> None:
         "  %q = ", "  @bk: f32[2] = [1.0, 2.0]\n  %q = "
     )
     text = text.replace('{activation="relu"} ', "")
-    after, result = _fuse_text(text)
+    after, result = run_text(FUSE_QKV, text)
     assert "split(%q.qkv) {axis=-1, sizes=[2,2]}" in after
     assert [m.reason for m in result.near_misses] == [
         "linear %k has a bias but linear %q has none (a bias must be in all projections or none)"
@@ -185,7 +171,7 @@ graph g(%x: f32[N,2]) -> (f32[N,2], f32[N,2]) {
   return %q, %r
 }
 """
-    after, result = _fuse_text(text)
+    after, result = run_text(FUSE_QKV, text)
     assert after == text
     assert not result.changed and result.near_misses == []
 
@@ -212,7 +198,7 @@ graph g(%x: f32[N,2]) -> (f32[N,2], f32[N,2], f32[N,2]) {
 
 
 def test_slices_tiling_a_packed_projection_become_one_split() -> None:
-    after, result = _fuse_text(SLICED)
+    after, result = run_text(FUSE_QKV, SLICED)
     assert after == SLICED_SPLIT
     assert result.stats == {PACKED: 1}
     assert [str(r) for r in result.rewrites] == [
@@ -223,7 +209,7 @@ def test_slices_tiling_a_packed_projection_become_one_split() -> None:
 
 def test_slices_that_leave_a_gap_are_a_near_miss() -> None:
     text = SLICED.replace("ends=[4], starts=[2]", "ends=[3], starts=[1]")
-    after, result = _fuse_text(text)
+    after, result = run_text(FUSE_QKV, text)
     assert after == text
     assert [m.reason for m in result.near_misses] == [
         "the slices [0:2], [1:3], [4:6] of %qkv do not cut its last axis 0..6 in pieces"
@@ -260,7 +246,7 @@ graph g(%x: f32[S,N,2]) -> (f32[S,N,2], f32[S,N,2], f32[S,N,2]) {
 
 
 def test_torch_multihead_attention_packing_becomes_one_split() -> None:
-    after, result = _fuse_text(TORCH_PACKED)
+    after, result = run_text(FUSE_QKV, TORCH_PACKED)
     assert after == TORCH_PACKED_SPLIT
     assert result.stats == {PACKED: 1, "dead constants": 3}
 
@@ -271,7 +257,7 @@ def test_the_packing_with_reshape_and_unsqueeze_merged_by_o1_becomes_one_split()
         "  %unsq = unsqueeze(%view) {axes=[0]} : f32[1,S,N,3,2]  # m.py:2\n",
         "  %unsq = reshape(%qkv) {shape=[1,S,N,3,2]} : f32[1,S,N,3,2]  # m.py:2\n",
     )
-    after, result = _fuse_text(text)
+    after, result = run_text(FUSE_QKV, text)
     assert after == TORCH_PACKED_SPLIT
     assert result.stats[PACKED] == 1
 
@@ -287,7 +273,7 @@ def test_a_squeeze_of_another_transpose_is_not_news() -> None:
         "@i1) : f32[S,N,2]", "@i1) : f32[N,S,2]"
     )
     text = text.replace("@i2) : f32[S,N,2]", "@i2) : f32[N,S,2]")
-    after, result = _fuse_text(text)
+    after, result = run_text(FUSE_QKV, text)
     assert after == text
     assert not result.changed and result.near_misses == []
 
@@ -298,7 +284,7 @@ def test_a_packed_projection_whose_bias_is_not_fused_yet_is_a_near_miss() -> Non
         "  %mm = matmul(%x, @w) : f32[S,N,6]  # m.py:1\n"
         "  %qkv = add(%mm, @b) : f32[S,N,6]  # m.py:1\n",
     ).replace("  @i0:", "  @b: f32[6] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]\n  @i0:")
-    after, result = _fuse_text(text)
+    after, result = run_text(FUSE_QKV, text)
     assert after == text
     assert [str(m) for m in result.near_misses] == [
         f"{PACKED} at squeeze %sq (m.py:2): matched 4/4 ops, then the packed q/k/v %qkv is "
@@ -312,7 +298,7 @@ def test_a_squeezed_pack_used_by_a_non_select_is_a_near_miss() -> None:
         "%v = gather(%sq, @i2) : f32[S,N,2]", "%v = relu(%sq) : f32[3,S,N,2]"
     )
     text = text.replace("f32[S,N,2]) {", "f32[3,S,N,2]) {")
-    after, result = _fuse_text(text)
+    after, result = run_text(FUSE_QKV, text)
     assert after == text
     assert [m.reason for m in result.near_misses] == [
         "%sq is used by more than selects of one constant piece each"
@@ -320,15 +306,6 @@ def test_a_squeezed_pack_used_by_a_non_select_is_a_near_miss() -> None:
 
 
 # numerics: real exports ------------------------------------------------------------------------
-def _fixture(name: str) -> tuple[Graph, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    path = FIXTURES / f"{name}.onnx"
-    model = onnx.load(str(path))
-    with np.load(path.with_suffix(".npz")) as data:
-        inputs = {i.name: data[i.name] for i in model.graph.input}
-        outputs = {o.name: data[o.name] for o in model.graph.output}
-    return import_onnx(path), inputs, outputs
-
-
 @pytest.mark.parametrize("o1", [False, True], ids=["as-imported", "after-O1"])
 @pytest.mark.parametrize(
     ("name", "rule"),
@@ -340,7 +317,8 @@ def _fixture(name: str) -> tuple[Graph, dict[str, np.ndarray], dict[str, np.ndar
     ],
 )
 def test_pytorch_exports_fuse_once_and_still_match_pytorch(name: str, rule: str, o1: bool) -> None:
-    graph, inputs, expected = _fixture(name)
+    recorded = load_fixture(name)
+    graph, inputs, expected = import_onnx(recorded.path), recorded.inputs, recorded.outputs
     if o1:
         graph, _ = optimize(graph, "O1")
     before = ng.compile(graph, "O0")(**inputs)

@@ -1,9 +1,10 @@
-"""Running one canonicalization pass on a hand-written graph, for golden text tests.
+"""Running one pass on a hand-written graph, for golden text tests.
 
 ``run_text(p, text)`` parses ``text`` (the IR text form, constants inline),
 runs pass ``p`` through the pipeline runner with the verifier after it, and
-returns the printed graph and the pass's result. ``rewrites`` and ``misses``
-give the records as the report prints them, so tests compare words.
+returns the printed graph and the pass's result; ``run_graph(p, graph)`` does
+the same on a graph in place. ``rewrites`` and ``misses`` give the records as
+the report prints them, so tests compare words.
 """
 
 from __future__ import annotations
