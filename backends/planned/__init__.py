@@ -1,0 +1,1 @@
+"""The planned NumPy executor: a graph compiled once into steps writing into one arena."""

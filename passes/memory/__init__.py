@@ -1,0 +1,1 @@
+"""Memory planning: lifetimes, in-place and view decisions, and arena offsets."""
