@@ -40,6 +40,7 @@ from nanograph.inspection import (
     ir_dumps,
     print_inspection,
 )
+from nanograph.inspection.memory import memory_html, memory_lines, memory_report
 from nanograph.ir.errors import ConfigError, InputError, NanographError, NanographWarning
 from nanograph.model_cost import graph_flops, human, parameter_count
 from nanograph.model_loading import describe_model, load_model, zoo_models
@@ -302,6 +303,13 @@ def _add_inspect_parser(commands: Any) -> None:
     inspect.add_argument("--dot", metavar="F.dot", help="write the final graph as Graphviz text")
     inspect.add_argument("--html", metavar="F.html", help="write a self-contained HTML report")
     inspect.add_argument("--json", metavar="F.json", help="write the report as JSON")
+    inspect.add_argument(
+        "--memory",
+        action="store_true",
+        help="plan memory at the model's dims (--dims) as the numpy executor does: each "
+        "tensor's lifetime, size and offset, peak vs lower bound, the peak after each pass "
+        "(also in --json and --html)",
+    )
     inspect.set_defaults(handler=cmd_inspect)
 
 
@@ -318,10 +326,12 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
         model=loaded.name,
         verify_each=args.verify_each,
     )
+    memory = memory_report(inspection) if args.memory else None
+    extra = {"memory": memory.to_dict()} if memory else {}
     render: dict[str, Callable[[], str]] = {
         "dot": lambda: graph_to_dot(inspection.graph, f"{loaded.name} at {args.level}"),
-        "html": lambda: inspection_html(inspection),
-        "json": lambda: json.dumps(inspection.to_dict(), indent=2) + "\n",
+        "html": lambda: inspection_html(inspection, [memory_html(memory)] if memory else []),
+        "json": lambda: json.dumps({**inspection.to_dict(), **extra}, indent=2) + "\n",
     }
     # All files or none: each is written to a temporary first, renamed when all are complete.
     atomic_write_many([(path, _writer(render[kind]())) for kind, path in outputs])
@@ -329,6 +339,8 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
     for dump in ir_dumps(inspection, names):
         sys.stdout.write(dump)  # IR text is not rich markup
     print_inspection(console, inspection)
+    for part in memory_lines(memory) if memory else []:
+        console.print(part)
     for kind, path in outputs:
         console.print(Text(f"wrote {path} ({kind})"))
     return 0

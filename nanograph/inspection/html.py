@@ -19,6 +19,8 @@ tests):
   per near miss, and ``div.diff`` with the unified diff of the IR before ->
   after the pass (``tr.added``/``tr.removed``/``tr.context``/``tr.hunk``),
   or ``p.no-change`` where the pass left the IR as it was;
+- ``section#memory`` where the caller adds it (``inspect --memory``: see
+  ``memory.memory_html``), before the summary;
 - ``#summary``: the graph before and after (``table.summary``, ``table.ops``,
   fused ops marked ``.fused``), and ``details#input-ir``/``#final-ir``.
 """
@@ -26,6 +28,7 @@ tests):
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from html import escape
 
 from nanograph.inspection.collect import Inspection
@@ -44,8 +47,9 @@ from nanograph.passes.records import NearMiss, Rewrite
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 
 
-def inspection_html(inspection: Inspection) -> str:
-    """The whole page (see the module docstring)."""
+def inspection_html(inspection: Inspection, extra_sections: Sequence[str] = ()) -> str:
+    """The whole page (see the module docstring); ``extra_sections`` (HTML, already escaped,
+    e.g. ``memory.memory_html``) go between the pass sections and ``#summary``."""
     ids = pass_ids([r.name for r in inspection.records])
     title = f"nanograph inspect: {inspection.model} at {inspection.level}"
     sections = [
@@ -66,6 +70,7 @@ def inspection_html(inspection: Inspection) -> str:
             _header(inspection),
             _pipeline(inspection, ids),
             *sections,
+            *extra_sections,
             _summary(inspection),
             f"<script>{SCRIPT}</script>",
             "</body>",

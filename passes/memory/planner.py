@@ -11,18 +11,23 @@ Contract (see ``placement.py`` for what the plan means):
    either. A view of a constant is not in the arena (offset -1, 0 bytes).
 3. In place: a node whose op lists input ``i`` in ``OpDef.inplace`` writes
    output 0 over that input's buffer when ``inplace_ok(node)`` (its kernel
-   allows it), the buffer has the output's size, and nothing reads the buffer
+   allows it), the buffer has the output's dtype and size, and nothing reads the buffer
    after this step (and it is not a graph output).
 4. Offsets: buffers (one per group of views/in-place tensors) and kernel
-   workspaces are placed greedily by size, largest first, each at the lowest
-   offset where it fits beside the already placed buffers whose lifetimes
-   overlap its own (best fit among the gaps), every offset a multiple of
-   ``alignment``.
+   workspaces (live during their step only) get offsets from
+   ``offsets.assign_offsets``: buffers alive at a common step never share a
+   byte, every offset is a multiple of ``alignment``, and the arena is the
+   smallest that its greedy strategies (by size, best and first fit; by
+   breadth) find.
+5. ``reuses``: for the first tensor of a buffer, the tensor read last among
+   those whose (dead) buffer overlapped these bytes before, or None.
 
-``lower_bound`` is the largest total size of buffers alive at one step
-(sizes rounded up to ``alignment``): no placement of these buffers can use
-less. Cost: O(B^2) for B buffers in the worst case (each placement scans the
-buffers alive with it), fine for the graphs nanograph compiles.
+Sizes count rounded up to ``alignment`` (a buffer's padding is its own).
+``lower_bound`` is the largest total size of buffers alive at one step: no
+placement of these buffers can use less. ``naive_bytes`` is one buffer per
+non-view tensor and per workspace, so ``lower_bound <= arena_bytes <=
+naive_bytes``. Cost: dominated by the offsets, O(B^2) per strategy for B
+buffers in the worst case, fine for the graphs nanograph compiles.
 """
 
 from __future__ import annotations
@@ -30,9 +35,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from nanograph.ir.errors import ShapeError
+from nanograph.ir.errors import ConfigError, ShapeError
 from nanograph.ir.graph import Graph, Node, Value
 from nanograph.ir.ops import get_op
+from nanograph.passes.memory.offsets import (
+    Block,
+    assign_offsets,
+    peak_live_bytes,
+    peak_of,
+    round_up,
+)
 from nanograph.passes.memory.placement import MemoryPlan, TensorPlacement
 
 
@@ -46,6 +58,7 @@ class _Buffer:
     last: int
     members: list[str] = field(default_factory=list)
     offset: int = -1
+    workspace: bool = False  # a kernel's scratch at step ``first`` (== ``last``), no tensor
 
 
 @dataclass
@@ -58,15 +71,12 @@ class _Facts:
     inplace_of: str | None = None
 
 
-def _round_up(n: int, alignment: int) -> int:
-    return (n + alignment - 1) // alignment * alignment
-
-
 def _nbytes(value: Value) -> int:
     size = value.type.nbytes
     if not isinstance(size, int):
         raise ShapeError(
             f"cannot plan memory for %{value.name}: {value.type} has symbolic dims",
+            loc=value.producer.loc if value.producer is not None else "",
             hint="plan a graph specialized to concrete sizes (nanograph.ir.specialize)",
         )
     return size
@@ -91,6 +101,11 @@ def plan_memory(
     alignment: int = 64,
 ) -> MemoryPlan:
     """Place every graph input and node output of ``graph`` (static types) in one arena."""
+    if alignment < 1:
+        raise ConfigError(
+            f"memory plan alignment must be a positive number of bytes, got {alignment}",
+            hint="use 64 (a cache line), or 1 for no alignment",
+        )
     nodes = list(graph.nodes)
     last = _last_uses(graph, nodes)
     buffers: dict[str, _Buffer] = {}
@@ -104,7 +119,7 @@ def plan_memory(
         owner[value.name] = buf
         placements[value.name] = _Facts(first, buf.last)
 
-    def join(value: Value, buf: _Buffer, step: int, facts: _Facts) -> None:
+    def join(value: Value, buf: _Buffer, facts: _Facts) -> None:
         buf.members.append(value.name)
         buf.last = max(buf.last, facts.last)
         owner[value.name] = buf
@@ -119,15 +134,15 @@ def plan_memory(
             out = node.outputs[0]
             facts = _Facts(step, last.get(id(out), step), view_of=source.name)
             if source.name in owner:
-                join(out, owner[source.name], step, facts)
+                join(out, owner[source.name], facts)
             else:
                 placements[out.name] = facts  # a view of a constant: not in the arena
             continue
-        reused = _inplace_source(node, opdef.inplace, owner, last, step, inplace_ok)
+        reused = _inplace_source(node, opdef.inplace, owner, step, inplace_ok)
         for index, out in enumerate(node.outputs):
             if index == 0 and reused is not None:
                 facts = _Facts(step, last.get(id(out), step), inplace_of=reused)
-                join(out, owner[reused], step, facts)
+                join(out, owner[reused], facts)
             else:
                 new_buffer(out, step)
     spaces = {step: n for step, node in enumerate(nodes) if (n := workspace(node)) > 0}
@@ -138,7 +153,6 @@ def _inplace_source(
     node: Node,
     inplace: tuple[int, ...],
     owner: dict[str, _Buffer],
-    last: dict[int, int],
     step: int,
     inplace_ok: Callable[[Node], bool],
 ) -> str | None:
@@ -164,34 +178,26 @@ def _place(
     spaces: dict[int, int],
     alignment: int,
 ) -> MemoryPlan:
-    """Greedy-by-size best-fit offsets, then the placements and totals."""
+    """Offsets for the buffers and workspaces (``offsets.py``), then placements and totals."""
     items = list(buffers.values())
-    items += [_Buffer(f"<workspace {s}>", n, s, s) for s, n in spaces.items()]
-    placed: list[_Buffer] = []
-    for buf in sorted(items, key=lambda b: (-b.nbytes, b.first, b.root)):
-        size = _round_up(buf.nbytes, alignment)
-        live = sorted(
-            (p for p in placed if p.first <= buf.last and buf.first <= p.last),
-            key=lambda p: p.offset,
-        )
-        best, best_gap, cursor = -1, None, 0
-        for p in live:
-            gap = p.offset - cursor
-            if gap >= size and (best_gap is None or gap < best_gap):
-                best, best_gap = cursor, gap
-            cursor = max(cursor, p.offset + _round_up(p.nbytes, alignment))
-        buf.offset = best if best >= 0 else cursor
-        placed.append(buf)
-    tensors = _placements(buffers, placements, placed, alignment)
-    workspaces = {b.first: (b.offset, b.nbytes) for b in placed if b.root.startswith("<")}
-    arena = max((b.offset + _round_up(b.nbytes, alignment) for b in placed), default=0)
-    naive = sum(t.nbytes for t in tensors.values() if t.offset >= 0 and t.view_of is None)
-    naive += sum(n for n in spaces.values())
+    items += [_Buffer(f"<workspace {s}>", n, s, s, workspace=True) for s, n in spaces.items()]
+    blocks = [Block(b.nbytes, b.first, b.last) for b in items]
+    for buf, offset in zip(items, assign_offsets(blocks, alignment), strict=True):
+        buf.offset = offset
+    tensors = _placements(buffers, placements, items, alignment)
+    # One aligned buffer per tensor that is not a view, and per workspace: the same
+    # rounding as the arena's, so lower_bound <= arena_bytes <= naive_bytes always holds.
+    naive = sum(
+        round_up(t.nbytes, alignment)
+        for t in tensors.values()
+        if t.offset >= 0 and t.view_of is None
+    )
+    naive += sum(round_up(n, alignment) for n in spaces.values())
     return MemoryPlan(
         tensors=tensors,
-        workspaces=workspaces,
-        arena_bytes=arena,
-        lower_bound=_lower_bound(placed, alignment),
+        workspaces={b.first: (b.offset, b.nbytes) for b in items if b.workspace},
+        arena_bytes=peak_of(blocks, [b.offset for b in items], alignment),
+        lower_bound=peak_live_bytes(blocks, alignment),
         naive_bytes=naive,
         alignment=alignment,
     )
@@ -214,7 +220,7 @@ def _placements(
             continue
         reuses = None
         if buf.root == name:
-            reuses = _previous_tenant(buf, placed, alignment)
+            reuses = _previous_tenant(buf, placed, placements, alignment)
         tensors[name] = TensorPlacement(
             name,
             buf.nbytes,
@@ -228,35 +234,28 @@ def _placements(
     return tensors
 
 
-def _previous_tenant(buf: _Buffer, placed: list[_Buffer], alignment: int) -> str | None:
-    """The tensor that most recently used bytes ``buf`` now occupies, if any."""
-    end = buf.offset + _round_up(buf.nbytes, alignment)
+def _previous_tenant(
+    buf: _Buffer, placed: list[_Buffer], facts: dict[str, _Facts], alignment: int
+) -> str | None:
+    """The tensor that most recently used bytes ``buf`` now occupies, if any.
+
+    Of the dead buffers overlapping ``buf``'s bytes, the one that died last; of its
+    tensors, the one read last (not merely the last created: a view may die first).
+    """
+    end = buf.offset + round_up(buf.nbytes, alignment)
     earlier = [
         p
         for p in placed
         if p is not buf
         and p.last < buf.first
         and p.offset < end
-        and buf.offset < p.offset + _round_up(p.nbytes, alignment)
-        and not p.root.startswith("<")
+        and buf.offset < p.offset + round_up(p.nbytes, alignment)
+        and not p.workspace
     ]
     if not earlier:
         return None
-    return max(earlier, key=lambda p: p.last).members[-1]
-
-
-def _lower_bound(placed: list[_Buffer], alignment: int) -> int:
-    """The most bytes alive at one step (a sweep over lifetime starts and ends)."""
-    events: list[tuple[int, int]] = []
-    for b in placed:
-        size = _round_up(b.nbytes, alignment)
-        events.append((b.first, size))
-        events.append((b.last + 1, -size))
-    live = peak = 0
-    for _, delta in sorted(events, key=lambda e: (e[0], e[1])):
-        live += delta
-        peak = max(peak, live)
-    return peak
+    latest = max(earlier, key=lambda p: p.last)
+    return max(reversed(latest.members), key=lambda name: facts[name].last)
 
 
 __all__ = ["plan_memory"]
