@@ -3,14 +3,15 @@
 - ``O0``: nothing;
 - ``O1``: canonicalization (simplifications that change no result);
 - ``O2``: O1, then the fusions, then a final clean-up;
-- ``O3``: O2 plus layout and memory planning (from the layout issue; until
-  then O3 runs exactly O2's passes).
+- ``O3``: O2 plus layout and memory planning; on the NumPy backends
+  ``pipeline_for`` adds ``NUMPY_LAYOUT`` (the ONNX backends keep NCHW).
 
 Order matters and is deliberate: see each list's comments.
 """
 
 from __future__ import annotations
 
+from nanograph.ir.errors import ConfigError
 from nanograph.passes.canonicalize.cse import CSE
 from nanograph.passes.canonicalize.dead_code import DEAD_CODE
 from nanograph.passes.canonicalize.fold_constants import FOLD_CONSTANTS
@@ -23,6 +24,7 @@ from nanograph.passes.fusion.gelu import RECOGNIZE_GELU
 from nanograph.passes.fusion.layer_norm import RECOGNIZE_LAYER_NORM
 from nanograph.passes.fusion.linear import FUSE_LINEAR
 from nanograph.passes.fusion.qkv_projection import FUSE_QKV
+from nanograph.passes.layout.plan_layout import PLAN_LAYOUT
 from nanograph.passes.manager import Pass
 
 # fold-shapes first: static dims read from shapes become constants, for everything after.
@@ -63,4 +65,26 @@ PIPELINES: dict[str, tuple[Pass, ...]] = {
     "O3": (*CANONICALIZE, *FUSIONS),
 }
 
-__all__ = ["CANONICALIZE", "FUSIONS", "PIPELINES"]
+# Layout planning for the NumPy backends at O3 (ONNX export and onnxruntime keep NCHW, which
+# their Conv expects): plan-layout switches regions to NHWC where the measured costs say it
+# pays; simplify then cancels a boundary transpose against an adjacent inverse one (an
+# NHWC model's own transpose to NCHW), and dce removes what that leaves unused.
+NUMPY_LAYOUT: tuple[Pass, ...] = (PLAN_LAYOUT, SIMPLIFY, DEAD_CODE)
+NUMPY_BACKENDS = ("numpy", "numpy-ref")
+"""The backends whose O3 pipeline adds ``NUMPY_LAYOUT``."""
+
+
+def pipeline_for(level: str, backend: str) -> tuple[Pass, ...]:
+    """The passes ``level`` runs for ``backend``: ``PIPELINES[level]``, plus
+    ``NUMPY_LAYOUT`` at O3 on the NumPy backends; ``ConfigError`` for an unknown level."""
+    if level not in PIPELINES:
+        raise ConfigError(
+            f"unknown optimization level {level!r}",
+            hint=f"use one of {', '.join(PIPELINES)}",
+        )
+    if level == "O3" and backend in NUMPY_BACKENDS:
+        return (*PIPELINES[level], *NUMPY_LAYOUT)
+    return PIPELINES[level]
+
+
+__all__ = ["CANONICALIZE", "FUSIONS", "NUMPY_BACKENDS", "NUMPY_LAYOUT", "PIPELINES", "pipeline_for"]
