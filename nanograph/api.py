@@ -7,11 +7,12 @@ One vocabulary everywhere (Python API and CLI):
 - backends ``numpy-ref`` (reference interpreter), ``numpy`` (planned
   executor), ``ort-cpu`` and ``ort-cuda`` (onnxruntime).
 
-Each level's passes are the visible list ``nanograph.passes.PIPELINES[level]``;
+Each level's passes are the visible list ``nanograph.passes.PIPELINES[level]``
+(at ``O3`` the NumPy backends add layout planning: ``pipeline_for(level, backend)``);
 every compile is instrumented (``exe.report.passes``: per pass its time, node
-counts, rewrites and near misses). ``numpy`` runs the reference interpreter
-with fast kernels for fused ops (``nanograph.backends.kernels``) until the
-planned executor lands with the layout issue.
+counts, rewrites and near misses). ``numpy`` runs the planned executor
+(``nanograph.backends.planned.executor``): per input shape one memory-planned
+arena and a flat list of kernel steps writing into it.
 
 The onnxruntime backends export the compiled graph to ONNX in memory
 (``opset``, ``attention`` lowering) and run it in onnxruntime (``threads``,
@@ -31,11 +32,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from nanograph.backends.planned.executor import PlannedExecutor
 from nanograph.backends.reference import ReferenceInterpreter
 from nanograph.ir.errors import ConfigError, InputError
 from nanograph.ir.graph import Graph
 from nanograph.ir.verify import verify
 from nanograph.passes import PIPELINES, Pass, PipelineReport, run_pipeline
+from nanograph.passes.pipelines import pipeline_for
 
 if TYPE_CHECKING:
     from nanograph.backends.ort import ProviderReport
@@ -48,13 +51,14 @@ LEVELS: dict[str, str] = {
 }
 BACKENDS: dict[str, str] = {
     "numpy-ref": "NumPy reference interpreter (the oracle)",
-    "numpy": "NumPy executor (for now: the reference interpreter with fused-op kernels)",
+    "numpy": "NumPy planned executor (one arena per input shape, kernels writing into it)",
     "ort-cpu": "onnxruntime, CPU execution provider (the graph exported to ONNX in memory)",
     "ort-cuda": "onnxruntime, CUDA execution provider (CPU for nodes CUDA has no kernel for)",
 }
 _ORT_PROVIDERS = {"ort-cpu": "cpu", "ort-cuda": "cuda"}
-NUMPY_IS_REFERENCE = True
-"""``True`` while backend ``numpy`` runs the reference interpreter (until the planned executor)."""
+NUMPY_IS_REFERENCE = False
+"""Whether backend ``numpy`` is the reference interpreter: no, the planned executor runs it
+(tools comparing backends, such as the benchmark's columns, read this)."""
 DEFAULT_OPSET = 23
 DEFAULT_ATTENTION = "auto"
 
@@ -141,7 +145,7 @@ class Compiled:
 
     ``exe(x=arr)`` or ``exe({"x": arr})`` returns a dict of outputs by name.
     ``graph`` is the compiled graph (the compiler's own copy); ``runner`` is
-    the backend's (a ``ReferenceInterpreter`` or an ``OrtRunner``).
+    the backend's (a ``ReferenceInterpreter``, a ``PlannedExecutor`` or an ``OrtRunner``).
     """
 
     def __init__(self, graph: Graph, report: CompileReport, runner: Runner) -> None:
@@ -250,19 +254,20 @@ def compile(
             f"compile takes a traced Graph, got {type(graph).__name__}",
             hint="trace the model first: graph = ng.trace(model, ng.InputSpec(...))",
         )
-    work, passes = optimize(graph, level, verify_each=verify_each, capture=capture)
+    work, passes = optimize(graph, level, backend=backend, verify_each=verify_each, capture=capture)
     report = CompileReport(
         level=level,
         backend=backend,
-        pipeline=tuple(p.name for p in PIPELINES[level]),
+        pipeline=tuple(p.name for p in pipeline_for(level, backend)),
         nodes_before=len(graph.nodes),
         nodes_after=len(work.nodes),
         notes=tuple(_notes(level, backend)),
         passes=passes,
     )
+    if backend == "numpy":
+        return Compiled(work, report, PlannedExecutor(work))
     if backend not in _ORT_PROVIDERS:
-        kernels = _numpy_kernels() if backend == "numpy" else None
-        return Compiled(work, report, ReferenceInterpreter(work, kernels=kernels))
+        return Compiled(work, report, ReferenceInterpreter(work))
     runner, settings = _onnxruntime_runner(
         work,
         _ORT_PROVIDERS[backend],
@@ -275,24 +280,27 @@ def compile(
 
 
 def optimize(
-    graph: Graph, level: str, *, verify_each: bool = False, capture: tuple[str, ...] = ()
+    graph: Graph,
+    level: str,
+    *,
+    backend: str | None = None,
+    verify_each: bool = False,
+    capture: tuple[str, ...] = (),
 ) -> tuple[Graph, PipelineReport]:
-    """A verified copy of ``graph`` with ``level``'s passes run on it, and their report."""
+    """A verified copy of ``graph`` with ``level``'s passes run on it, and their report.
+
+    ``backend`` picks the pipeline variant (``pipeline_for``: the NumPy backends
+    add layout planning at O3); ``None`` is the backend-neutral ``PIPELINES[level]``,
+    which the ONNX export runs (ONNX stays NCHW).
+    """
     _check_choice("level", level, LEVELS)
+    if backend is not None:
+        _check_choice("backend", backend, BACKENDS)
+    passes = PIPELINES[level] if backend is None else pipeline_for(level, backend)
     work = graph.copy()
     verify(work)
-    report = run_pipeline(work, PIPELINES[level], verify_each=verify_each, capture=capture)
+    report = run_pipeline(work, passes, verify_each=verify_each, capture=capture)
     return work, report
-
-
-def _numpy_kernels() -> Mapping[str, Any] | None:
-    """The fast NumPy kernels of fused ops, where that package exists."""
-    try:
-        from nanograph.backends.kernels import NUMPY_KERNELS
-    except ImportError:
-        return None
-    kernels: Mapping[str, Any] = NUMPY_KERNELS
-    return kernels
 
 
 def _onnxruntime_runner(
@@ -338,34 +346,38 @@ def _check_choice(what: str, value: object, choices: Mapping[str, str]) -> None:
         raise ConfigError(f"unknown {what} {value!r}", hint=f"valid {what}s: {listed}")
 
 
-def pipeline(level: str) -> list[Pass]:
-    """The passes ``compile`` runs at ``level``, in order, as ``Pass(name, run)`` pairs.
+def pipeline(level: str, backend: str | None = None) -> list[Pass]:
+    """The passes ``compile`` runs at ``level`` (for ``backend``), in order, as
+    ``Pass(name, run)`` pairs.
 
     A pass mutates the graph it is given and returns a ``PassResult``.
-    ``ConfigError`` for an unknown level. The compile-time benchmark times
-    each pass through this list, so a new pass is measured without more code.
+    ``backend=None`` is the backend-neutral pipeline (what the ONNX export runs).
+    ``ConfigError`` for an unknown level or backend. The compile-time benchmark
+    times each pass through this list, so a new pass is measured without more code.
     """
     _check_choice("level", level, LEVELS)
-    return list(PIPELINES[level])
+    if backend is None:
+        return list(PIPELINES[level])
+    _check_choice("backend", backend, BACKENDS)
+    return list(pipeline_for(level, backend))
 
 
-def level_passes(level: str) -> tuple[str, ...]:
-    """The names of the passes ``level`` runs, in order; ``ConfigError`` for an unknown level.
+def level_passes(level: str, backend: str | None = None) -> tuple[str, ...]:
+    """The names of the passes ``level`` runs (for ``backend``), in order;
+    ``ConfigError`` for an unknown level or backend.
 
     Tools that compare levels (the benchmark's columns) ask this instead of
     assuming what a level does.
     """
-    return tuple(p.name for p in pipeline(level))
+    return tuple(p.name for p in pipeline(level, backend))
 
 
 def _notes(level: str, backend: str) -> list[str]:
     notes = []
-    if level == "O3" and level_passes("O3") == level_passes("O2"):
-        notes.append("layout and memory planning do not exist yet, so O3 runs O2's passes")
-    if backend == "numpy" and NUMPY_IS_REFERENCE:
+    if level == "O3" and level_passes("O3", backend) == level_passes("O2", backend):
         notes.append(
-            "backend 'numpy' is currently the reference interpreter with fast kernels "
-            "for fused ops; the planned executor comes with the layout issue"
+            f"O3's layout planning is for the NumPy backends; {backend} runs O2's passes "
+            "(its ONNX export keeps NCHW, and onnxruntime plans its own memory)"
         )
     return notes
 

@@ -102,7 +102,7 @@ def test_run_user_file_prints_summary_and_times(
     (name,) = reference_outputs(tiny, 2)
     assert name in out and "[2, 5]" in out and "float32" in out
     assert "trace " in out and " ms" in out and "(backend numpy, level O3)" in out
-    assert "note: layout and memory planning do not exist yet, so O3 runs O2's passes" in out
+    assert "note:" not in out  # numpy at O3 runs O3's own pipeline (layout planning)
 
 
 def test_run_save_writes_outputs_keyed_by_name(
@@ -134,8 +134,8 @@ def test_run_on_inputs_file(capsys: pytest.CaptureFixture[str], tiny: Path, tmp_
     model, spec = namespace["build"]()  # type: ignore[operator]
     want = ng.compile(ng.trace(model, spec))(x=x)
     got = read_npz(out_path)
-    for key in want:
-        np.testing.assert_array_equal(got[key], want[key])
+    for key in want:  # run is O3 on the planned executor, whose kernels reorder f32 sums
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=1e-6)
 
 
 def test_converted_inputs_are_a_one_line_warning(

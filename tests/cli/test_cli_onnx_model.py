@@ -81,8 +81,8 @@ def test_run_saves_outputs_by_onnx_name(
     feeds = load_model(str(tagger)).spec.random_inputs(seed=0, dims={"N": 2, "S": 5})
     expected = run_reference(import_onnx(tagger), feeds)
     assert list(outputs) == ["logits", "tags"]
-    for name, array in expected.items():
-        np.testing.assert_array_equal(outputs[name], array)
+    for name, array in expected.items():  # O3 on the planned executor: kernels reorder sums
+        np.testing.assert_allclose(outputs[name], array, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def test_run_takes_inputs_by_onnx_name(
