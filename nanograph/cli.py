@@ -288,6 +288,13 @@ def _add_inspect_parser(commands: Any) -> None:
     _add_model_args(inspect)
     inspect.add_argument("--level", default="O2", help=f"one of {', '.join(LEVELS)} (default: O2)")
     inspect.add_argument(
+        "--backend",
+        default="numpy",
+        choices=list(BACKENDS),
+        help="whose pipeline to show: at O3 the NumPy backends add layout planning, "
+        "the onnxruntime ones keep O2's passes (default: numpy)",
+    )
+    inspect.add_argument(
         "--print-after",
         action="append",
         default=[],
@@ -315,7 +322,7 @@ def _add_inspect_parser(commands: Any) -> None:
 
 def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
     """Run MODEL through a level's passes; print what each did; write --dot/--html/--json."""
-    check_pass_names(args.level, args.print_after)  # before any work: a typo fails fast
+    check_pass_names(args.level, args.print_after, args.backend)  # a typo fails fast
     outputs = _inspect_outputs(args)
     loaded = load_model(args.model)
     graph = loaded.trace(args.dims)
@@ -325,6 +332,7 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
         dims=loaded.spec.resolve_dims(args.dims),
         model=loaded.name,
         verify_each=args.verify_each,
+        backend=args.backend,
     )
     memory = memory_report(inspection) if args.memory else None
     extra = {"memory": memory.to_dict()} if memory else {}

@@ -85,14 +85,19 @@ def inspect_graph(
     dims: Mapping[str, int],
     model: str | None = None,
     verify_each: bool = False,
+    backend: str | None = None,
 ) -> Inspection:
     """Run ``level``'s passes on a copy of ``graph``, capturing the IR around every pass.
 
     ``dims`` bind the symbols for the summaries' sizes; ``verify_each`` runs
     the verifier after every pass (``InternalError`` naming a pass that broke
-    the graph). ``ConfigError`` for an unknown level.
+    the graph); ``backend`` picks the pipeline variant (at O3 the NumPy backends add
+    layout planning; None: the backend-neutral pipeline, as the ONNX export runs).
+    ``ConfigError`` for an unknown level or backend.
     """
-    work, report = optimize(graph, level, verify_each=verify_each, capture=("input", "all"))
+    work, report = optimize(
+        graph, level, backend=backend, verify_each=verify_each, capture=("input", "all")
+    )
     return Inspection(
         model=model or graph.name,
         level=level,
@@ -102,7 +107,7 @@ def inspect_graph(
         before=summarize_graph(graph, dims),
         after=summarize_graph(work, dims),
         ir_input=report.ir_before if report.ir_before is not None else print_graph(graph),
-        pass_summaries=tuple(p.summary for p in pipeline(level)),
+        pass_summaries=tuple(p.summary for p in pipeline(level, backend)),
     )
 
 

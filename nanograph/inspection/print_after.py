@@ -21,9 +21,10 @@ ALL = "all"
 """The name that stands for every pass (``--print-after-all``)."""
 
 
-def check_pass_names(level: str, names: Sequence[str]) -> None:
-    """``ConfigError`` for any of ``names`` that ``level`` does not run (unknown levels too)."""
-    passes = level_passes(level)
+def check_pass_names(level: str, names: Sequence[str], backend: str | None = None) -> None:
+    """``ConfigError`` for any of ``names`` that ``level`` does not run for ``backend``
+    (unknown levels and backends too)."""
+    passes = level_passes(level, backend)
     for name in names:
         if name in passes:
             continue
