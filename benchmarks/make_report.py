@@ -1,17 +1,28 @@
 """Regenerate BENCHMARKS.md: run the full benchmark, then write the report from its JSON.
 
-    python benchmarks/make_report.py                  # run everything (~10 min on 2 cores), write
+    python benchmarks/make_report.py                  # run everything (~16 min on 2 cores), write
     python benchmarks/make_report.py --from-json F    # only rewrite BENCHMARKS.md from F
 
 The run is ``nanograph bench <every zoo model> --batch 1,8 --threads 1,2
 --budget 1.0 --compile --json benchmarks/results.json --plot
 benchmarks/latency.png`` (``--budget``, ``--batch``, ``--threads`` and
-``--models`` override). BENCHMARKS.md is then written from the JSON: machine,
-versions, method, and per model the latency, throughput, % of GEMM peak,
-time relative to onnxruntime and PyTorch, worker memory, then compile time.
-The hand-written findings between the ``findings`` markers of an existing
-BENCHMARKS.md are kept. Run it on an idle machine: rows measured while other
-processes kept cores busy are listed (the ``!`` of the terminal table).
+``--models`` override), then three comparisons, each in its own process
+(``--no-extras`` skips them), each writing ``benchmarks/<script>.json``:
+
+- ``numpy_levels.py --threads 1``: the NumPy backend at O0, O1 and O2, interleaved;
+- ``ort_vs_torch_export.py``: onnxruntime on our export against onnxruntime on
+  PyTorch's export, batch 1 and 32, every attention lowering;
+- ``attention_kernel.py --threads 1``: the fused attention kernel against the
+  unfused ops.
+
+BENCHMARKS.md is then written from the JSON files: machine, versions, method,
+the three comparisons (from whichever of their files exist; without
+``numpy_levels.json``, O0 against each level from the bench's own columns), and
+per model the latency, throughput, % of GEMM peak, time relative to onnxruntime
+and PyTorch, worker memory, then compile time. The hand-written findings between
+the ``findings`` markers of an existing BENCHMARKS.md are kept. Run it on an idle
+machine: rows measured while other processes kept cores busy are listed (the
+``!`` of the terminal table).
 """
 
 from __future__ import annotations
@@ -20,12 +31,33 @@ import argparse
 import json
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report_extras import (
+    export_section,
+    kernel_section,
+    numpy_interleaved_section,
+    numpy_levels_section,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results.json"
+EXPORT_JSON = ROOT / "benchmarks" / "ort_vs_torch_export.json"
+KERNEL_JSON = ROOT / "benchmarks" / "attention_kernel.json"
+LEVELS_JSON = ROOT / "benchmarks" / "numpy_levels.json"
+EXTRAS = (
+    ("numpy_levels.py", LEVELS_JSON, ["--threads", "1"]),
+    (
+        "ort_vs_torch_export.py",
+        EXPORT_JSON,
+        ["--variants", "auto@23,ms@23,plain@23,ms@17,plain@17"],
+    ),
+    ("attention_kernel.py", KERNEL_JSON, ["--threads", "1"]),
+)
 PLOT = ROOT / "benchmarks" / "latency.png"
 REPORT = ROOT / "BENCHMARKS.md"
 FINDINGS = re.compile(r"<!-- findings:begin -->\n(.*?)<!-- findings:end -->", re.S)
@@ -44,9 +76,16 @@ def main(argv: list[str] | None = None) -> int:
         status = nanograph(command[1:])
         if not source.exists():
             return status or 1
+        if not args.no_extras:
+            _run_extras()
     document = json.loads(source.read_text())
     old = REPORT.read_text() if REPORT.exists() else ""
-    REPORT.write_text(render_report(document, " ".join(command), _findings(old)))
+    extras = {
+        "levels": _read(LEVELS_JSON),
+        "export": _read(EXPORT_JSON),
+        "kernel": _read(KERNEL_JSON),
+    }
+    REPORT.write_text(render_report(document, " ".join(command), _findings(old), **extras))
     print(f"wrote {REPORT.relative_to(ROOT)} from {source}")
     return 0
 
@@ -58,7 +97,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch", default="1,8")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--budget", default="1.0")
+    parser.add_argument(
+        "--no-extras", action="store_true", help="do not run the export and kernel comparisons"
+    )
     return parser
+
+
+def _run_extras() -> None:
+    """Each extra comparison in its own process (their exit status only says a goal was missed)."""
+    for script, output, options in EXTRAS:
+        path = ROOT / "benchmarks" / script
+        argv = [sys.executable, str(path), *options, "--json", str(output.relative_to(ROOT))]
+        print("running", " ".join(argv[1:]), flush=True)
+        subprocess.run(argv, cwd=ROOT, check=False)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def _bench_command(args: argparse.Namespace) -> list[str]:
@@ -76,14 +131,25 @@ def _findings(old: str) -> str:
 
 
 # the report ---------------------------------------------------------------------------
-def render_report(doc: dict[str, Any], command: str, findings: str) -> str:
-    """BENCHMARKS.md from a ``nanograph bench`` JSON document (schema version 1)."""
+def render_report(
+    doc: dict[str, Any],
+    command: str,
+    findings: str,
+    export: dict[str, Any] | None = None,
+    kernel: dict[str, Any] | None = None,
+    levels: dict[str, Any] | None = None,
+) -> str:
+    """BENCHMARKS.md from a ``nanograph bench`` JSON document (schema version 1), with the
+    sections of ``numpy_levels.py``'s (``levels``; else the bench's own numpy columns),
+    ``ort_vs_torch_export.py``'s (``export``) and ``attention_kernel.py``'s (``kernel``)
+    JSON documents where given."""
     lines = [
         "# Benchmarks",
         "",
         f"Regenerate (from the repository root, on an idle machine): `python benchmarks/"
-        f"make_report.py`, which runs `{command}` and writes this file from "
-        f"`benchmarks/results.json`. Generated {doc.get('created', '?')}.",
+        f"make_report.py`, which runs `{command}`, then `numpy_levels.py`, "
+        "`ort_vs_torch_export.py` and `attention_kernel.py` (see `benchmarks/README.md`), and "
+        f"writes this file from their JSON files. Generated {doc.get('created', '?')}.",
         "",
         "## Findings",
         "",
@@ -93,6 +159,9 @@ def render_report(doc: dict[str, Any], command: str, findings: str) -> str:
         "",
         *_machine(doc),
         *_method(doc),
+        *(numpy_interleaved_section(levels) or numpy_levels_section(doc)),
+        *export_section(export),
+        *kernel_section(kernel),
     ]
     for model in doc.get("models", []):
         lines += _model_section(doc, model)

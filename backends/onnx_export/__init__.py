@@ -27,7 +27,8 @@ The graph is exported as it is (pipeline levels are the caller's:
   attention was lowered, in words), plus the caller's ``metadata``.
 
 Lowering tables (one file per op family): ``lower_elementwise``,
-``lower_nn``, ``lower_shape``, ``lower_reduction``, ``attention``.
+``lower_nn``, ``lower_shape``, ``lower_reduction``, ``attention``; ``linear``
+(``Gemm`` on rows, see there).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import onnx
 
 from nanograph.backends.onnx_export.attention import ONNX_ATTENTION_OPSET, attention_lowerings
 from nanograph.backends.onnx_export.context import ExportContext
+from nanograph.backends.onnx_export.linear import lower_linear
 from nanograph.backends.onnx_export.lower_elementwise import elementwise_lowerings
 from nanograph.backends.onnx_export.lower_nn import nn_lowerings
 from nanograph.backends.onnx_export.lower_reduction import reduction_lowerings
@@ -65,6 +67,7 @@ LOWERINGS: dict[str, LowerFn] = {
     **shape_lowerings,
     **reduction_lowerings,
     **attention_lowerings,
+    "linear": lower_linear,
 }
 
 

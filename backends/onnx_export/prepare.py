@@ -3,8 +3,10 @@
 ``prepare_graph(graph, opset, attention)`` returns a copy of ``graph`` (the
 caller's graph is never changed) in which:
 
-- ``linear`` and ``fused_conv2d`` are replaced by their decompositions
-  (``MatMul``/``Add``/activation and ``Conv``/activation are what ONNX has);
+- ``linear`` is rewritten by ``linear.prepare_linear`` (a 2-D ``linear`` that
+  lowers to ``Gemm``, then its activation, between reshapes; or its decomposition);
+- ``fused_conv2d`` is replaced by its decomposition (``Conv``/activation is what
+  ONNX has);
 - ``attention`` is decomposed for ``plain``, or rewritten by
   ``attention.prepare_attention`` for ``onnx``/``ms``.
 
@@ -15,11 +17,12 @@ nearly. ``attention_summary`` words what happened for reports and metadata.
 from __future__ import annotations
 
 from nanograph.backends.onnx_export.attention import prepare_attention
+from nanograph.backends.onnx_export.linear import prepare_linear
 from nanograph.ir.decompose import expand_fused
 from nanograph.ir.graph import Graph
 from nanograph.ir.verify import verify
 
-ALWAYS_EXPANDED = ("linear", "fused_conv2d")
+ALWAYS_EXPANDED = ("fused_conv2d",)
 ATTENTION_TARGETS = {
     "onnx": "ONNX Attention",
     "ms": "com.microsoft.MultiHeadAttention",
@@ -34,6 +37,8 @@ def prepare_graph(graph: Graph, opset: int, attention: str) -> Graph:
     for node in list(work.nodes):
         if node.op in ALWAYS_EXPANDED or (node.op == "attention" and attention == "plain"):
             expand_fused(work, node)
+        elif node.op == "linear":
+            prepare_linear(work, node)
         elif node.op == "attention":
             prepare_attention(work, node, attention, opset)
     return work

@@ -105,13 +105,27 @@ def _torch_eager(_level: str, model: BenchModel, threads: int) -> Prepared:
     return Prepared(lambda feeds: eager_call(twin, feeds), {**settings, "mode": "inference_mode"})
 
 
-def _torch_ort(_level: str, model: BenchModel, threads: int) -> Prepared:
-    from nanograph.backends.ort import OrtRunner
-    from nanograph.bench.twins import TORCH_OPSET, export_twin
+def torch_onnx_export(model: BenchModel, threads: int = 1) -> tuple[bytes, dict[str, Any]]:
+    """PyTorch's classic ONNX export of ``model``'s twin with our weights, and torch's settings.
+
+    The model the ``torch-ort`` target runs (see ``twins.export_twin``),
+    exported from example inputs at batch 2 (no size-1 dim to bake in) or the
+    model's fixed batch; only the batch axis is dynamic. ``threads`` pins
+    ``torch.set_num_threads`` (the export does not depend on it). Raises
+    ``ImportError`` without torch, ``ConfigError`` without a twin.
+    """
+    from nanograph.bench.twins import export_twin
 
     twin, settings = _twin(model, threads)
-    example = model.feeds(model.fixed_batch or 2, seed=0)  # batch 2: no size-1 dim to bake in
-    onnx_bytes = export_twin(twin, example, model.batch_inputs())
+    example = model.feeds(model.fixed_batch or 2, seed=0)
+    return export_twin(twin, example, model.batch_inputs()), settings
+
+
+def _torch_ort(_level: str, model: BenchModel, threads: int) -> Prepared:
+    from nanograph.backends.ort import OrtRunner
+    from nanograph.bench.twins import TORCH_OPSET
+
+    onnx_bytes, settings = torch_onnx_export(model, threads)
     runner = OrtRunner(onnx_bytes, providers="cpu", threads=threads)
 
     def bind(feeds: Mapping[str, np.ndarray]) -> Call:

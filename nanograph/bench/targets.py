@@ -8,9 +8,8 @@ JSON and the plot:
   differs from every lower column. ``numpy@O0`` exists only once ``numpy``
   is not the reference interpreter (``api.NUMPY_IS_REFERENCE``), and a higher
   level only once its pipeline differs from the level below
-  (``api.level_passes``). Today neither holds, so there is no ``numpy@``
-  column at all; the columns appear by themselves when the executor and the
-  passes land;
+  (``api.level_passes``). The columns follow ``api`` by themselves, read at
+  call time;
 - ``ort-cpu`` / ``ort-cuda``: onnxruntime on our ONNX export at ``--level``
   (``ort-cuda`` only where onnxruntime has the CUDA provider);
 - peers: ``onnx-reference`` (``onnx.reference.ReferenceEvaluator`` on our
@@ -60,7 +59,7 @@ class Target:
 
 
 def distinct_levels() -> list[str]:
-    """``O0`` and every level whose pipeline differs from the level below it (today: ``O0``)."""
+    """``O0`` and every level whose pipeline differs from the level below it."""
     shown: list[str] = []
     previous: tuple[str, ...] | None = None
     for level in api.LEVELS:  # read at call time: the columns follow what api.py declares

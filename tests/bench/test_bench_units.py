@@ -87,16 +87,16 @@ def _levels_with_new_passes() -> list[str]:
 
 
 def test_numpy_columns_follow_the_levels_pipelines() -> None:
-    """numpy is the reference interpreter today: numpy-ref is its O0 column, and a numpy@
-    column appears for each level that runs passes the level below does not."""
-    assert api.NUMPY_IS_REFERENCE
-    columns = [f"numpy@{level}" for level in _levels_with_new_passes() if level != "O0"]
-    assert columns, "O1 runs passes, so numpy@O1 differs from numpy-ref"
+    """numpy is the planned executor: it has an O0 column beside numpy-ref, and a numpy@
+    column for each level that runs passes the level below does not."""
+    assert not api.NUMPY_IS_REFERENCE
+    columns = [f"numpy@{level}" for level in _levels_with_new_passes()]
+    assert columns[:2] == ["numpy@O0", "numpy@O1"], "O1 runs passes, so numpy@O1 differs"
     names = [t.name for t in known_targets("O2")]
     peers = ["ort-cpu", "ort-cuda", "onnx-reference", "torch", "torch-ort"]
     assert names == ["numpy-ref", *columns, *peers]
     with pytest.raises(ConfigError, match="no column of its own"):
-        select_targets(["numpy@O0"], "O2")
+        select_targets(["numpy"], "O2")
 
 
 def test_columns_appear_when_the_executor_and_passes_land(monkeypatch: pytest.MonkeyPatch) -> None:
