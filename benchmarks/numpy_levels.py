@@ -15,6 +15,13 @@ faster) with the p10-p90 of its per-round ratios. ``nanograph bench`` measures t
 columns (``numpy-ref``, ``numpy@O1``, ``numpy@O2``) in separate workers one after the
 other; interleaving here keeps a slow spell of the shared machine out of the ratios.
 
+Peers: ``--peers ort-cpu,onnx-reference`` adds those ``nanograph bench`` targets
+(``nanograph.bench.prepare.prepare_target``: onnxruntime CPU at ORT_ENABLE_ALL with
+``--threads`` intra-op threads, ``onnx.reference.ReferenceEvaluator``, each on our
+export at ``--peer-level``, default O3) to the same interleaved rounds, checked against
+O0 the same way. Their rows carry ``level`` = the peer's name. Ratios between any two
+columns, per round, can be recomputed from ``samples_ns`` in the JSON.
+
 BLAS threads: ``--threads`` (default 1) is set in ``OPENBLAS_NUM_THREADS``,
 ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` before NumPy loads.
 """
@@ -26,7 +33,9 @@ import json
 import os
 import statistics
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", help="comma-separated zoo models (default: all)")
     parser.add_argument("--batch", default="1,8")
     parser.add_argument("--levels", default="O0,O1,O2", help="the first is the baseline")
+    parser.add_argument("--peers", default="", help="e.g. ort-cpu,onnx-reference")
+    parser.add_argument("--peer-level", default="O3", help="export level of the peers")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=0, help="calls per level per round")
@@ -95,9 +106,16 @@ def measure(
     feeds = model.feeds(batch, args.seed)
     exes = {lv: ng.compile(model.graph, level=lv, backend="numpy") for lv in levels}
     outputs = {lv: list(exe(feeds).values()) for lv, exe in exes.items()}
+    calls: dict[str, Callable[[], object]] = {lv: partial(exe, feeds) for lv, exe in exes.items()}
+    for peer in (p for p in args.peers.split(",") if p):
+        from nanograph.bench.prepare import prepare_target
+
+        call = prepare_target(peer, args.peer_level, model, args.threads).bind(feeds)
+        outputs[peer], calls[peer] = list(call()), call
+    levels = [*levels, *(p for p in args.peers.split(",") if p)]
     base = levels[0]
     agree = {lv: _agree(outputs[lv], outputs[base]) for lv in levels}
-    calls = {lv: (lambda e=exe: e(feeds)) for lv, exe in exes.items() if agree[lv][0]}
+    calls = {lv: call for lv, call in calls.items() if agree[lv][0]}
     with OtherLoad() as load:
         samples = interleave(calls, args.rounds, args.calls, args.warmup)
     rows = []

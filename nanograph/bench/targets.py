@@ -58,12 +58,13 @@ class Target:
         return self.family in TORCH_TARGETS
 
 
-def distinct_levels() -> list[str]:
-    """``O0`` and every level whose pipeline differs from the level below it."""
+def distinct_levels(backend: str | None = None) -> list[str]:
+    """``O0`` and every level whose pipeline (for ``backend``; None: the backend-neutral
+    one) differs from the level below it."""
     shown: list[str] = []
     previous: tuple[str, ...] | None = None
     for level in api.LEVELS:  # read at call time: the columns follow what api.py declares
-        passes = api.level_passes(level)
+        passes = api.level_passes(level, backend)
         if previous is None or passes != previous:
             shown.append(level)
         previous = passes
@@ -72,7 +73,7 @@ def distinct_levels() -> list[str]:
 
 def numpy_levels() -> list[str]:
     """The levels at which backend ``numpy`` has a column of its own (see the module docstring)."""
-    levels = distinct_levels()
+    levels = distinct_levels("numpy")  # at O3 the NumPy backends add layout planning
     return levels if not api.NUMPY_IS_REFERENCE else [level for level in levels if level != "O0"]
 
 
@@ -121,8 +122,8 @@ def _unknown_hint(name: str, known: dict[str, Target]) -> str:
     if family == "numpy" and (level in api.LEVELS or not level):
         return (
             f"backend numpy at {level or 'any level'} runs the same code as a column already "
-            "listed (numpy is the reference interpreter and levels without new passes change "
-            f"nothing), so it has no column of its own; {listed}"
+            "listed (a level whose pipeline adds no pass for backend numpy changes nothing), "
+            f"so it has no column of its own; {listed}"
         )
     return listed
 

@@ -36,6 +36,7 @@ from nanograph.bench.twins import twin_state
 from nanograph.frontend.spec import InputSpec, ModelSpec
 from nanograph.ir.errors import ConfigError
 from nanograph.passes import Pass, PassResult
+from nanograph.passes import pipelines as pipelines_module
 
 
 # timing ----------------------------------------------------------------------------
@@ -77,12 +78,12 @@ def test_agreement_shapes_counts_and_nan() -> None:
 
 # targets ---------------------------------------------------------------------------
 def _levels_with_new_passes() -> list[str]:
-    """O0 and each level whose pipeline differs from the level below, from api.level_passes."""
+    """O0 and each level whose numpy pipeline differs from the level below (api.level_passes)."""
     levels = list(api.LEVELS)
     return [
         level
         for i, level in enumerate(levels)
-        if i == 0 or api.level_passes(level) != api.level_passes(levels[i - 1])
+        if i == 0 or api.level_passes(level, "numpy") != api.level_passes(levels[i - 1], "numpy")
     ]
 
 
@@ -104,10 +105,11 @@ def test_columns_appear_when_the_executor_and_passes_land(monkeypatch: pytest.Mo
         return tuple(Pass(name, lambda graph: PassResult()) for name in names)
 
     monkeypatch.setattr(api, "NUMPY_IS_REFERENCE", False)
-    monkeypatch.setattr(api, "PIPELINES", {level: () for level in api.LEVELS})
+    monkeypatch.setattr(pipelines_module, "NUMPY_LAYOUT", ())  # numpy's columns read pipeline_for
+    monkeypatch.setattr(pipelines_module, "PIPELINES", {level: () for level in api.LEVELS})
     assert numpy_levels() == ["O0"]
     pipelines = {"O0": (), "O1": passes("canon"), "O2": passes("canon"), "O3": passes("a")}
-    monkeypatch.setattr(api, "PIPELINES", pipelines)
+    monkeypatch.setattr(pipelines_module, "PIPELINES", pipelines)
     assert numpy_levels() == ["O0", "O1", "O3"]  # O2 runs what O1 runs: no column
     monkeypatch.setattr(api, "NUMPY_IS_REFERENCE", True)
     assert numpy_levels() == ["O1", "O3"]
