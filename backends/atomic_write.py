@@ -64,7 +64,7 @@ def _write_temp(target: Path, write: Writer) -> str:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as err:
-        raise OutputFileError(f"cannot write {target}: {err}") from None
+        raise OutputFileError(f"cannot write {target}: {err}", hint=_HINT) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -75,7 +75,7 @@ def _write_temp(target: Path, write: Writer) -> str:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(err, OSError):
-            raise OutputFileError(f"cannot write {target}: {err}") from None
+            raise OutputFileError(f"cannot write {target}: {err}", hint=_HINT) from None
         raise
     return tmp
 
@@ -84,7 +84,10 @@ def _rename(tmp: str, target: Path) -> None:
     try:
         os.replace(tmp, target)
     except OSError as err:
-        raise OutputFileError(f"cannot write {target}: {err}") from None
+        raise OutputFileError(f"cannot write {target}: {err}", hint=_HINT) from None
+
+
+_HINT = "check that the folder exists and is writable, with space left; the old file is kept"
 
 
 def _umask() -> int:

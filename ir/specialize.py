@@ -69,7 +69,8 @@ def _check_bindings(graph: Graph, dims: Mapping[str, int]) -> dict[str, int]:
             ) from None
         if value <= 0:
             raise InputError(
-                f"size of {name} must be positive, got {value}", hint=f"symbols: {known}"
+                f"size of {name} in graph {graph.name} must be positive, got {value}",
+                hint=f"bind {name} to an int >= 1 (the graph's symbols: {known})",
             )
         bindings[name] = value
     return bindings

@@ -261,7 +261,11 @@ class _Parser:
         name = cur.name(what)
         if name in self.defined:
             first = self.defined[name]
-            raise cur.error(f"value name {name!r} is already defined on line {first}", start)
+            raise cur.error(
+                f"value name {name!r} is already defined on line {first}",
+                start,
+                "give each value a new name (the IR is SSA)",
+            )
         self.defined[name] = cur.lineno
         return name
 
@@ -271,12 +275,20 @@ class _Parser:
             name = cur.name("a constant name")
             if name in self.graph.constants:
                 return self.graph.constants[name]
-            raise cur.error(f"undefined constant @{quote_name(name)}", start)
+            raise cur.error(
+                f"undefined constant @{quote_name(name)}",
+                start,
+                f"declare it before use: @{quote_name(name)}: TYPE [= VALUE]",
+            )
         cur.expect("%", "a value (%name or @name)")
         name = cur.name("a value name")
         if name in self.values:
             return self.values[name]
-        hint = f"constants are written @{quote_name(name)}" if name in self.graph.constants else ""
+        hint = (
+            f"constants are written @{quote_name(name)}"
+            if name in self.graph.constants
+            else "define the value on an earlier line (a graph lists nodes in order, no cycles)"
+        )
         raise cur.error(f"undefined value %{quote_name(name)}", start, hint)
 
     def constant(self, cur: _Cursor) -> None:
@@ -352,7 +364,11 @@ class _Parser:
             raise cur.error(f"{node.op} gives {count}", op_pos)
         for v, t, pos in zip(node.outputs, inferred, positions, strict=True):
             if v.type != t:
-                raise cur.error(f"%{v.name} is declared {v.type} but {node.op} infers {t}", pos)
+                raise cur.error(
+                    f"%{v.name} is declared {v.type} but {node.op} infers {t}",
+                    pos,
+                    f"declare %{v.name} as {t}, or fix the inputs",
+                )
 
     def ret(self, cur: _Cursor, results: list[TensorType]) -> None:
         start = cur.skip()
@@ -361,7 +377,11 @@ class _Parser:
         if [v.type for v in outputs] != results:
             shown = ", ".join(str(v.type) for v in outputs)
             declared = ", ".join(str(t) for t in results)
-            raise cur.error(f"returns ({shown}) but the header declares ({declared})", start)
+            raise cur.error(
+                f"returns ({shown}) but the header declares ({declared})",
+                start,
+                "make the header's result types match the returned values",
+            )
         self.graph.outputs = outputs
 
 

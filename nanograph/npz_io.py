@@ -19,25 +19,30 @@ import numpy as np
 from nanograph.backends.atomic_write import atomic_write
 from nanograph.ir.errors import InputError, OutputFileError
 
+_HINT = "save inputs with np.savez(path, x=array, ...) keyed by input name"
+
 
 def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Every array of the ``.npz`` file at ``path``, by its key."""
     try:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise InputError(f"no such inputs file: {path}") from None
+        raise InputError(f"no such inputs file: {path}", hint=_HINT) from None
     except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise InputError(f"cannot read {path} as .npz: {err}") from None
+        raise InputError(f"cannot read {path} as .npz: {err}", hint=_HINT) from None
     if not isinstance(data, np.lib.npyio.NpzFile):
         raise InputError(
             f"{path} holds one array, not an .npz archive of named arrays",
-            hint="save inputs with np.savez(path, x=array, ...) keyed by input name",
+            hint=_HINT,
         )
     with data:
         try:
             return {key: data[key] for key in data.files}
         except (OSError, ValueError, zipfile.BadZipFile) as err:
-            raise InputError(f"cannot read the arrays of {path}: {err}") from None
+            raise InputError(
+                f"cannot read the arrays of {path}: {err}",
+                hint="save plain numeric or bool arrays; object arrays (pickles) are never loaded",
+            ) from None
 
 
 def write_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> None:

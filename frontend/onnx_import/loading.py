@@ -46,11 +46,17 @@ def _read_file(path: Path) -> bytes:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise OnnxLoadError(f"no such ONNX file: {path}") from None
+        raise OnnxLoadError(
+            f"no such ONNX file: {path}", hint="check the path (relative to the working folder)"
+        ) from None
     except IsADirectoryError:
-        raise OnnxLoadError(f"{path} is a directory, not an ONNX file") from None
+        raise OnnxLoadError(
+            f"{path} is a directory, not an ONNX file", hint="name the .onnx file inside it"
+        ) from None
     except OSError as err:
-        raise OnnxLoadError(f"cannot read {path}: {err.strerror}") from None
+        raise OnnxLoadError(
+            f"cannot read {path}: {err.strerror}", hint="check the file's permissions"
+        ) from None
     if not data:
         raise OnnxLoadError(f"{path} is empty", hint="re-export the model")
     return data
