@@ -34,7 +34,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -186,16 +185,10 @@ def _print_row(row: dict[str, Any], first: bool) -> None:
 
 
 def _environment() -> dict[str, Any]:
-    import numpy as np
+    """The machine and software, as ``nanograph bench`` records them."""
+    from nanograph.bench.environment import describe_environment
 
-    return {
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-    }
+    return describe_environment()
 
 
 if __name__ == "__main__":

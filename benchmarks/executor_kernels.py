@@ -30,7 +30,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -343,16 +342,11 @@ def _print_row(row: dict[str, Any], first: bool) -> None:
 
 
 def _environment() -> dict[str, Any]:
-    import numpy as np
+    """The machine and software, as ``nanograph bench`` records them."""
+    from nanograph.bench.environment import describe_environment
 
-    return {
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "cpus": os.cpu_count(),
-        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
-    }
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    return {**describe_environment(), "blas_threads": threads}
 
 
 if __name__ == "__main__":
