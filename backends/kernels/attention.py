@@ -3,7 +3,8 @@
 Same meaning as the op's reference (its decomposition in ``nanograph.ir.ops.fused``),
 in either form (q/k/v [B,H,S,D], or packed [B,S,H*D] with ``num_heads``), with bool
 or additive masks, ``causal`` and ``window``; a query row with no visible key is
-NaN, as in the reference.
+NaN, as in the reference. Non-finite inputs give the reference's result too: a
+hidden key whose score is NaN or +inf stays hidden (see ``needs_exact_redo``).
 
 How it is fast and bounded:
 
@@ -69,6 +70,7 @@ def attention_kernel(inputs: Sequence[np.ndarray], attrs: Attrs) -> list[np.ndar
     else:
         out = np.empty((batch, nheads, sq, dv), compute)
     blocks = _Blocks(batch, nheads, sq, skv, dv, compute, attrs)
+    hides = hides_keys(mask, attrs)
     with np.errstate(invalid="ignore"):  # all-hidden rows: -inf - -inf = NaN, as the reference
         for bs, hs, rs in blocks:
             lo, hi = _key_range(rs, skv, attrs)
@@ -82,6 +84,10 @@ def attention_kernel(inputs: Sequence[np.ndarray], attrs: Attrs) -> list[np.ndar
             block_mask = None if mask is None else _block_of(mask, (bs, hs, rs, keys))
             _mask_scores(scores, block_mask, rs, keys, attrs)
             _softmax_times_v(scores, v_sum[bs, hs, keys], blocks.values(target.shape), target)
+            if needs_exact_redo(target, hides):
+                np.matmul(q[bs, hs, rs], k_t[bs, hs, :, keys], out=scores)
+                _mask_scores(scores, block_mask, rs, keys, attrs, exact=True)
+                _softmax_times_v(scores, v_sum[bs, hs, keys], blocks.values(target.shape), target)
     result = out.transpose(0, 2, 1, 3).reshape(batch, sq, nheads * dv) if heads else out
     return [result.astype(inputs[0].dtype, copy=False)]
 
@@ -126,13 +132,20 @@ def _key_range(rows: slice, skv: int, attrs: Attrs) -> tuple[int, int]:
 
 
 def _mask_scores(
-    scores: np.ndarray, mask: np.ndarray | None, rows: slice, keys: slice, attrs: Attrs
+    scores: np.ndarray,
+    mask: np.ndarray | None,
+    rows: slice,
+    keys: slice,
+    attrs: Attrs,
+    *,
+    exact: bool = False,
 ) -> None:
     """Add an additive mask, and -inf for keys hidden by a bool mask, causal or window.
 
     Hidden keys get -inf *added* (3x faster than ``copyto(where=)``), so a hidden key
-    whose score is +inf or NaN would give NaN where the reference hides it; finite
-    scores, the only ones a finite model makes, give the reference's result."""
+    whose score is +inf or NaN gives NaN where the reference hides it; with
+    ``exact`` they are *set* to -inf, as the reference does. The kernels add, and
+    redo a block exactly only when its result holds a NaN (``needs_exact_redo``)."""
     hidden = None
     if attrs["causal"] or attrs["window"] >= 0:
         i = np.arange(rows.start, rows.stop)[:, None]
@@ -147,9 +160,27 @@ def _mask_scores(
         hidden = shut if hidden is None else np.logical_or(shut, hidden)
     elif mask is not None:
         scores += mask
-    if hidden is not None:
+    if hidden is not None and exact:
+        np.copyto(scores, scores.dtype.type(-np.inf), where=hidden)
+    elif hidden is not None:
         kind = scores.dtype.type
         scores += np.where(hidden, kind(-np.inf), kind(0))
+
+
+def hides_keys(mask: np.ndarray | None, attrs: Attrs) -> bool:
+    """Whether some keys are hidden (bool mask, causal or window), not just biased."""
+    bool_mask = mask is not None and mask.dtype == np.bool_
+    return bool(bool_mask or attrs["causal"] or attrs["window"] >= 0)
+
+
+def needs_exact_redo(target: np.ndarray, hides: bool) -> bool:
+    """Whether a finished block must be redone with hidden keys set to -inf, not added.
+
+    Adding -inf differs from the reference only where a hidden key's score is NaN or
+    +inf, and then the row comes out NaN; so a block is redone only if keys are
+    hidden and its result holds a NaN (its sum is NaN: one pass over [rows, Dv], no
+    allocation). All-hidden rows are NaN either way, and are redone to the same NaN."""
+    return hides and bool(np.isnan(target.sum()))
 
 
 def _softmax_times_v(

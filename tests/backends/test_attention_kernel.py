@@ -173,6 +173,36 @@ def test_rows_with_no_visible_key_are_nan_like_the_reference(case: str) -> None:
     assert np.isnan(got).any() and not np.isnan(got).all()
 
 
+def nonfinite_hidden_key_cases() -> dict[str, tuple[list[np.ndarray], dict[str, Any]]]:
+    """Inputs where a key that some rows hide scores NaN or +inf there (k holds NaN/inf).
+
+    The reference sets hidden scores to -inf, so those rows stay finite; adding -inf to
+    a NaN/+inf score would make them NaN (the kernels' fast path, redone exactly)."""
+    cases: dict[str, tuple[list[np.ndarray], dict[str, Any]]] = {}
+    for bad in ("nan", "inf"):
+        value = np.float32(bad)
+        causal = make_inputs(2, 2, 6, 6)
+        causal[1][0, 1, 4, :] = value  # key 4 of head 1: hidden from queries 0..3
+        cases[f"causal-{bad}"] = (causal, {"causal": True})
+        window = make_inputs(1, 2, 7, 7, packed=True)
+        window[1][0, 0, :] = value  # key 0, both heads: hidden from queries 2.. (window 1)
+        cases[f"window-packed-{bad}"] = (window, {"window": 1, "num_heads": 2})
+        masked = make_inputs(1, 1, 5, 4, mask=("bool", (5, 4)))
+        masked[3][:] = True
+        masked[3][1:, 2] = False  # key 2 hidden from rows 1..4 only
+        masked[1][0, 0, 2, :] = value
+        cases[f"bool-mask-{bad}"] = (masked, {})
+    return cases
+
+
+@pytest.mark.parametrize("case", list(nonfinite_hidden_key_cases()))
+def test_hidden_keys_with_nonfinite_scores_are_hidden_like_the_reference(case: str) -> None:
+    arrays, attrs = nonfinite_hidden_key_cases()[case]
+    with np.errstate(invalid="ignore"):
+        got = compare(arrays, F32, **attrs)
+    assert np.isfinite(got).any() and not np.isfinite(got).all()  # both kinds of rows
+
+
 @pytest.mark.parametrize("packed", [False, True], ids=["bnsh", "packed"])
 @pytest.mark.parametrize("sq", [5, 64, 300])
 def test_float16_is_as_accurate_as_the_reference(sq: int, packed: bool) -> None:

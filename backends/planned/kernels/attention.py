@@ -32,6 +32,8 @@ from nanograph.backends.kernels.attention import (
     _mask_scores,
     _rank4,
     _split,
+    hides_keys,
+    needs_exact_redo,
 )
 from nanograph.backends.planned.kernel import Kernel
 from nanograph.backends.planned.kernels.workspace import (
@@ -152,6 +154,8 @@ def _attention(
     else:
         target4 = out
     grid = _grid(batch, nheads, sq, skv, attrs)
+    hides = hides_keys(mask_in, attrs)
+    exact4 = None if mask_in is None else _rank4(mask_in)  # bool as given: set, not added
     with np.errstate(invalid="ignore"):  # all-hidden rows: -inf - -inf = NaN, as the reference
         for bs, hs, rs in _blocks(batch, nheads, sq, grid):
             lo, hi = _key_range(rs, skv, attrs)
@@ -168,6 +172,11 @@ def _attention(
             values = buf["values"][: math.prod(lead) * (dv + 1)].reshape(*lead, dv + 1)
             top = buf["top"][: math.prod(lead)].reshape(*lead, 1)
             _softmax_times_v(scores, v1[bs, hs, keys], values, top, target)
+            if needs_exact_redo(target, hides):  # a hidden key scored NaN or +inf
+                np.matmul(q[bs, hs, rs], k_t[bs, hs, :, keys], out=scores)
+                exact_mask = None if exact4 is None else _block_of(exact4, (bs, hs, rs, keys))
+                _mask_scores(scores, exact_mask, rs, keys, attrs, exact=True)
+                _softmax_times_v(scores, v1[bs, hs, keys], values, top, target)
     if half:
         result = buf["result"]
         np.copyto(

@@ -23,6 +23,7 @@ from tests.backends.test_attention_kernel import (
     hidden_row_cases,
     make_inputs,
     mask_shape,
+    nonfinite_hidden_key_cases,
 )
 
 F32 = {"rtol": 1e-5, "atol": 1e-6}
@@ -68,6 +69,14 @@ def test_rows_with_no_visible_key_are_nan(case: str) -> None:
     arrays, attrs = hidden_row_cases()[case]
     got = check_kernel("attention", arrays, attrs, **F32)[0]
     assert np.isnan(got).any() and not np.isnan(got).all()
+
+
+@pytest.mark.parametrize("case", list(nonfinite_hidden_key_cases()))
+def test_hidden_keys_with_nonfinite_scores_are_hidden_like_the_reference(case: str) -> None:
+    arrays, attrs = nonfinite_hidden_key_cases()[case]
+    with np.errstate(invalid="ignore"):
+        got = check_kernel("attention", arrays, attrs, **F32)[0]
+    assert np.isfinite(got).any() and not np.isfinite(got).all()  # both kinds of rows
 
 
 @pytest.mark.parametrize("packed", [False, True], ids=["bnsh", "packed"])
