@@ -87,7 +87,9 @@ def _read(path: Path, offset: int, length: int | None, tensor: str) -> bytes:
             end = "the end" if length is None else f"byte {offset + length}"
             raise OnnxLoadError(
                 f"external data of tensor {tensor!r}: {path.name} has {size} bytes, "
-                f"but the tensor reads from byte {offset} to {end} (truncated file?)"
+                f"but the tensor reads from byte {offset} to {end} (truncated file?)",
+                hint=f"copy {path.name} again from where the model came from, or re-save "
+                "the model with onnx.save(..., save_as_external_data=True)",
             )
         with path.open("rb") as handle:
             handle.seek(offset)
@@ -107,7 +109,9 @@ def _load_tensor(tensor: TensorProto, base_dir: Path) -> None:
         length = int(fields["length"]) if "length" in fields else None
     except ValueError:
         raise OnnxLoadError(
-            f"external data of tensor {name!r} has a bad offset or length"
+            f"external data of tensor {name!r} has a bad offset or length "
+            f"({fields.get('offset')!r}, {fields.get('length')!r}): not integers",
+            hint="re-save the model with onnx.save(..., save_as_external_data=True)",
         ) from None
     path = safe_location(fields.get("location", ""), base_dir, name)
     tensor.raw_data = _read(path, offset, length, name)
@@ -127,7 +131,10 @@ def load_external_data(model: onnx.ModelProto, base_dir: Path | None, source: st
             hint="pass the model's path to import_onnx",
         )
     for tensor in external:
-        _load_tensor(tensor, base_dir)
+        try:
+            _load_tensor(tensor, base_dir)
+        except OnnxLoadError as err:
+            raise err.at(source) from None  # where: the model file whose data is bad
 
 
 __all__ = ["all_tensors", "load_external_data", "safe_location"]

@@ -39,11 +39,12 @@ def mlp(*extra: onnx.NodeProto, out: str = "y") -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
-def refused(source: object, kind: type[NanographError], what: str, where: str) -> None:
+def refused(source: object, kind: type[NanographError], what: str, where: str) -> NanographError:
     with pytest.raises(kind) as info:
         import_onnx(source)  # type: ignore[arg-type]
     assert_clear(info.value, kind, what, where)
     assert info.value.__cause__ is None and "DecodeError" not in str(info.value)
+    return info.value
 
 
 def _truncated(tmp: Path) -> Path:
@@ -145,4 +146,25 @@ def test_external_data_outside_the_folder_or_missing_is_refused(
     tmp_path: Path, location: str, what: str
 ) -> None:
     path = _external(tmp_path, location)
-    refused(path, OnnxLoadError, what, "tensor 'w'")
+    error = refused(path, OnnxLoadError, what, "tensor 'w'")
+    assert str(path) in str(error), f"the model file is not named:\n{error}"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "bad-offset"])
+def test_truncated_or_garbled_external_data_is_refused(tmp_path: Path, damage: str) -> None:
+    path = _external(tmp_path, "weights.bin")
+    if damage == "truncated":
+        weights = path.parent / "weights.bin"
+        weights.write_bytes(weights.read_bytes()[:10])
+        what = "truncated file?"
+    else:
+        model = onnx.load(path, load_external_data=False)
+        for entry in model.graph.initializer[0].external_data:
+            if entry.key == "offset":
+                entry.value = "twelve"
+        if not any(e.key == "offset" for e in model.graph.initializer[0].external_data):
+            model.graph.initializer[0].external_data.add(key="offset", value="twelve")
+        onnx.save(model, path)
+        what = "bad offset or length"
+    error = refused(path, OnnxLoadError, what, "tensor '")
+    assert str(path) in str(error), f"the model file is not named:\n{error}"
