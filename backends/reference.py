@@ -22,6 +22,15 @@ those ops, under the same checks and error wrapping. Contracts:
   becomes ``ExecutionError`` with the original chained as ``__cause__``.
 - Returned arrays are owned by the caller: never a view of an input, a
   constant or an intermediate.
+- Memory: before running a node, a call's estimate (``memory_estimate.live_bytes``
+  of its specialized graph: the most bytes of node outputs alive at once,
+  computed once per binding) is checked against the memory limit in force
+  (``memory_limit``: ``memory_limit=`` here, else ``set_memory_limit``, the
+  ``NANOGRAPH_MEMORY_LIMIT`` variable or 3/4 of RAM); above it, the call
+  raises ``ResourceLimitError`` having allocated nothing.
+- Non-finite values (NaN, Inf) propagate as IEEE arithmetic says, without
+  NumPy's ``RuntimeWarning``s: the nodes run under ``np.errstate(all="ignore")``,
+  as onnxruntime and PyTorch compute.
 """
 
 from __future__ import annotations
@@ -34,6 +43,8 @@ import numpy as np
 from nanograph.backends.feeds import DimBinder
 from nanograph.backends.input_binder import InputBinder
 from nanograph.backends.kernels import KernelFn
+from nanograph.backends.memory_estimate import MemoryEstimate, live_bytes
+from nanograph.backends.memory_limit import check_memory, setting_from
 from nanograph.ir.errors import ExecutionError, InternalError, NanographError
 from nanograph.ir.graph import Graph, Node, Value
 from nanograph.ir.ops import OpDef, get_op
@@ -51,14 +62,22 @@ class ReferenceInterpreter:
     must be concrete to run), and the last few specializations are cached.
     The graph must not be mutated afterwards. ``kernels`` maps op names to
     functions called in place of those ops' ``reference`` (same signature and
-    meaning).
+    meaning). ``memory_limit`` (bytes, a size string such as ``"4GiB"``, or ``"none"``)
+    is this interpreter's memory limit; ``None`` defers to the process-wide one.
     """
 
     cache_size = 8
 
-    def __init__(self, graph: Graph, kernels: Mapping[str, KernelFn] | None = None) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        kernels: Mapping[str, KernelFn] | None = None,
+        *,
+        memory_limit: int | str | None = None,
+    ) -> None:
         self.graph = graph
         self.kernels: Mapping[str, KernelFn] = dict(kernels or {})
+        self.memory_limit = setting_from(memory_limit, "memory_limit=")
         self._binder = InputBinder(graph)
         self._generic = _Plan(graph, self.kernels)
         self._symbols = graph_symbols(graph)
@@ -66,13 +85,16 @@ class ReferenceInterpreter:
         self.peak_live = 0
 
     def plan_for(self, dims: Mapping[str, int]) -> _Plan:
-        """The run plan of the graph specialized to ``dims`` (cached)."""
+        """The run plan of the graph specialized to ``dims`` (cached); ``ResourceLimitError``
+        before specializing when ``dims`` need more memory than the limit."""
         if not self._symbols:
             return self._generic
         key = tuple(dims.get(s) for s in self._symbols)
         plan = self._plans.pop(key, None)
         if plan is None:
             bound = {s: dims[s] for s in self._symbols if s in dims}
+            # Checked before specialize, which folds shape computation (a range of S elements).
+            self._check(live_bytes(self.graph, bound), dims)
             plan = _Plan(specialize(self.graph, bound), self.kernels)
         self._plans[key] = plan  # most recent last
         while len(self._plans) > self.cache_size:
@@ -89,6 +111,16 @@ class ReferenceInterpreter:
     ) -> dict[str, np.ndarray]:
         """Like ``run`` for arrays already checked by ``bind_inputs`` (``dims`` its bindings)."""
         plan = self.plan_for(dims)
+        self._check(plan.estimate, dims)
+        with np.errstate(all="ignore"):  # NaN/Inf propagate silently (IEEE), as in onnxruntime
+            return self._run_plan(plan, arrays, dims)
+
+    def _check(self, estimate: MemoryEstimate, dims: Mapping[str, int]) -> None:
+        check_memory(estimate, self.memory_limit, graph=self.graph.name, dims=dims)
+
+    def _run_plan(
+        self, plan: _Plan, arrays: Mapping[str, np.ndarray], dims: Mapping[str, int]
+    ) -> dict[str, np.ndarray]:
         env: dict[Value, np.ndarray] = {v: arrays[v.name] for v in plan.graph.inputs}
         env.update(plan.constants)
         for value in plan.release_first:
@@ -108,7 +140,8 @@ class ReferenceInterpreter:
 
 class _Plan:
     """One graph made ready to run: ops looked up with the function each node calls (its
-    kernel, else its reference), constants, and when to drop each value."""
+    kernel, else its reference), constants, when to drop each value, and the bytes a run
+    needs (``estimate``: see ``memory_estimate.live_bytes``)."""
 
     def __init__(self, graph: Graph, kernels: Mapping[str, KernelFn]) -> None:
         self.graph = graph
@@ -118,6 +151,7 @@ class _Plan:
             self.nodes.append((node, opdef, kernels.get(node.op, opdef.reference)))
         self.constants = _constant_arrays(graph)
         self.release_first, self.release_after = _release_plan(graph, [n for n, _, _ in self.nodes])
+        self.estimate = live_bytes(graph)
 
 
 def run_reference(graph: Graph, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:

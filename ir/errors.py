@@ -83,6 +83,12 @@ class ExecutionError(NanographError):
     """An op's reference failed while running a node (the original error is its cause)."""
 
 
+class ResourceLimitError(NanographError):
+    """Running would need more memory than the memory limit allows; refused before allocating
+    (see ``nanograph.backends.memory_limit``). The message gives the estimate, the limit, the
+    largest tensor and the symbol bindings."""
+
+
 class InternalError(NanographError):
     """nanograph broke its own contract, e.g. a node's result disagrees with its type."""
 

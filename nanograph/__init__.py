@@ -20,6 +20,7 @@ import importlib
 from typing import Any
 
 from nanograph.api import BACKENDS, LEVELS, Compiled, CompileReport, ConfigError, compile
+from nanograph.backends.memory_limit import memory_limit, set_memory_limit
 from nanograph.export import export_onnx
 from nanograph.frontend import functional, nn
 from nanograph.frontend import functional as F
@@ -30,6 +31,7 @@ from nanograph.ir.errors import (
     InputError,
     ModelLoadError,
     NanographError,
+    ResourceLimitError,
     ShapeError,
     VerificationError,
 )
@@ -72,6 +74,7 @@ __all__ = [
     "ModelLoadError",
     "ModelSpec",
     "NanographError",
+    "ResourceLimitError",
     "ShapeError",
     "TensorType",
     "VerificationError",
@@ -80,9 +83,11 @@ __all__ = [
     "export_onnx",
     "functional",
     "import_onnx",
+    "memory_limit",
     "nn",
     "parse_graph",
     "print_graph",
+    "set_memory_limit",
     "specialize",
     "trace",
     "verify",

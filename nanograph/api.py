@@ -21,6 +21,11 @@ settings and, after the first run, which execution provider ran each node.
 
 ``compile`` never mutates the caller's graph: it works on a copy (constant
 arrays are shared, read-only).
+
+Every backend refuses a call whose memory estimate is above the memory limit
+(``ResourceLimitError``, before allocating): ``compile(..., memory_limit=)``
+for one compiled model, else ``set_memory_limit``, ``NANOGRAPH_MEMORY_LIMIT``
+or 3/4 of physical memory (``nanograph.backends.memory_limit``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from nanograph.backends.memory_limit import setting_from
 from nanograph.backends.planned.executor import PlannedExecutor
 from nanograph.backends.reference import ReferenceInterpreter
 from nanograph.ir.errors import ConfigError, InputError
@@ -219,12 +225,19 @@ def compile(
     optimization: str | None = None,
     verify_each: bool = False,
     capture: tuple[str, ...] = (),
+    memory_limit: int | str | None = None,
 ) -> Compiled:
     """Verify a copy of ``graph``, run the passes of ``level``, build ``backend``'s runner.
 
     ``verify_each`` runs the IR verifier after every pass (a pass that breaks
     the graph raises ``InternalError`` naming it); ``capture`` names the passes
     after which the text IR is kept in ``report.passes`` (``"all"``, ``"input"``).
+    ``memory_limit`` caps the memory of each call of the result: bytes, a size
+    string (``"512MiB"``, ``"4GB"``) or ``"none"``; ``None`` (the default) defers
+    to the process-wide limit (``set_memory_limit``, ``NANOGRAPH_MEMORY_LIMIT``,
+    3/4 of physical memory). A call above it raises ``ResourceLimitError``
+    before allocating; so may ``compile`` itself for ``numpy`` on a graph
+    without symbols (its arena is allocated at compile time).
 
     The keyword options are for the onnxruntime backends only (``ConfigError``
     with the NumPy ones): ``opset`` (default 23) and ``attention`` (default
@@ -234,13 +247,15 @@ def compile(
     and creates (or reuses) an onnxruntime session.
 
     Raises ``ConfigError`` for an unknown level, backend or option (listing the
-    valid ones); ``VerificationError`` for a broken graph; ``ExecutionError``
-    for constants without data; ``ProviderUnavailableError`` for ``ort-cuda``
-    where onnxruntime cannot use CUDA; the exporter's errors for a graph it
-    cannot export; ``OnnxRuntimeError`` where onnxruntime refuses the model.
+    valid ones) or a malformed ``memory_limit``; ``VerificationError`` for a
+    broken graph; ``ExecutionError`` for constants without data;
+    ``ProviderUnavailableError`` for ``ort-cuda`` where onnxruntime cannot use
+    CUDA; the exporter's errors for a graph it cannot export;
+    ``OnnxRuntimeError`` where onnxruntime refuses the model.
     """
     _check_choice("level", level, LEVELS)
     _check_choice("backend", backend, BACKENDS)
+    setting_from(memory_limit, "memory_limit=")  # a malformed limit fails before the passes
     ort_options = {"opset": opset, "attention": attention, "threads": threads}
     ort_options["optimization"] = optimization
     given = [name for name, value in ort_options.items() if value is not None]
@@ -265,9 +280,9 @@ def compile(
         passes=passes,
     )
     if backend == "numpy":
-        return Compiled(work, report, PlannedExecutor(work))
+        return Compiled(work, report, PlannedExecutor(work, memory_limit=memory_limit))
     if backend not in _ORT_PROVIDERS:
-        return Compiled(work, report, ReferenceInterpreter(work))
+        return Compiled(work, report, ReferenceInterpreter(work, memory_limit=memory_limit))
     runner, settings = _onnxruntime_runner(
         work,
         _ORT_PROVIDERS[backend],
@@ -275,6 +290,7 @@ def compile(
         DEFAULT_ATTENTION if attention is None else attention,
         threads,
         "all" if optimization is None else optimization,
+        memory_limit,
     )
     return Compiled(work, replace(report, onnx=settings), runner)
 
@@ -304,7 +320,13 @@ def optimize(
 
 
 def _onnxruntime_runner(
-    graph: Graph, providers: str, opset: int, attention: str, threads: int | None, opt: str
+    graph: Graph,
+    providers: str,
+    opset: int,
+    attention: str,
+    threads: int | None,
+    opt: str,
+    memory_limit: int | str | None = None,
 ) -> tuple[Runner, OnnxRuntimeSettings]:
     """Export ``graph`` to ONNX in memory and open it in onnxruntime (session cached)."""
     import onnxruntime
@@ -314,7 +336,14 @@ def _onnxruntime_runner(
 
     resolve_providers(SessionSettings(providers, threads, opt).providers)  # fail before exporting
     model = _exporter()(graph, opset=opset, attention=attention)
-    runner = OrtRunner(model, graph=graph, providers=providers, threads=threads, optimization=opt)
+    runner = OrtRunner(
+        model,
+        graph=graph,
+        providers=providers,
+        threads=threads,
+        optimization=opt,
+        memory_limit=memory_limit,
+    )
     lowered = next((p.value for p in model.metadata_props if p.key == "nanograph.attention"), "")
     settings = OnnxRuntimeSettings(
         opset, attention, lowered, runner.providers, threads, opt, onnxruntime.__version__

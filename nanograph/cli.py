@@ -5,20 +5,23 @@
 (argparse). MODEL is a zoo name or a path to a ``.py`` file with ``build()``
 (see ``model_loading``). The vocabulary is the API's: ``--level O0..O3``,
 ``--backend numpy-ref|numpy|ort-cpu|ort-cuda``, ``--dims N=1,S=128``; ``--threads N``
-sets onnxruntime's intra-op threads for the ``ort-*`` backends. ``bench`` lives in
+sets onnxruntime's intra-op threads for the ``ort-*`` backends; ``--memory-limit 4GiB``
+(``run``, ``bench``; ``none`` lifts it) sets the memory limit for the command, and for the
+``bench`` worker processes through ``NANOGRAPH_MEMORY_LIMIT``. ``bench`` lives in
 ``nanograph.bench.command``; ``inspect``'s views in ``nanograph.inspection``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -29,8 +32,8 @@ from rich.text import Text
 import nanograph as ng
 from nanograph.api import BACKENDS, LEVELS
 from nanograph.backends.atomic_write import atomic_write_many
+from nanograph.backends.memory_limit import ACCEPTED, ENV_VAR, parse_limit, set_memory_limit
 from nanograph.bench.command import add_bench_parser
-from nanograph.frontend.spec import ModelSpec
 from nanograph.inspection import (
     ALL,
     check_pass_names,
@@ -43,7 +46,7 @@ from nanograph.inspection import (
 from nanograph.inspection.memory import memory_html, memory_lines, memory_report
 from nanograph.ir.errors import ConfigError, InputError, NanographError, NanographWarning
 from nanograph.model_cost import graph_flops, human, parameter_count
-from nanograph.model_loading import describe_model, load_model, zoo_models
+from nanograph.model_loading import LoadedModel, describe_model, load_model, zoo_models
 from nanograph.npz_io import read_npz, write_npz
 
 Handler = Callable[[argparse.Namespace, Console], int]
@@ -55,7 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(highlight=False, soft_wrap=True)  # long lines wrap in the terminal
     handler: Handler = args.handler
     try:
-        return handler(args, console)
+        with _memory_limit(getattr(args, "memory_limit", None)):
+            return handler(args, console)
     except NanographError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -84,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="onnxruntime intra-op threads, ort-* backends only (default: onnxruntime's)",
     )
+    _add_memory_limit_arg(run)
     run.set_defaults(handler=cmd_run)
 
     show = commands.add_parser("show", help="print MODEL's IR")
@@ -92,7 +97,48 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export_parser(commands)
     _add_inspect_parser(commands)
     add_bench_parser(commands, parse_dims)
+    _add_memory_limit_arg(commands.choices["bench"])
     return parser
+
+
+def _add_memory_limit_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--memory-limit",
+        type=_memory_limit_text,
+        metavar="SIZE",
+        help=f"refuse runs that need more memory than SIZE (4GiB, 512MB, none; default: "
+        f"${ENV_VAR}, else 3/4 of physical memory)",
+    )
+
+
+def _memory_limit_text(text: str) -> str:
+    """``--memory-limit``'s value, checked; kept as text for the worker processes' env."""
+    try:
+        parse_limit(text, "--memory-limit")
+    except NanographError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a memory limit: give {ACCEPTED}"
+        ) from None
+    return text
+
+
+@contextlib.contextmanager
+def _memory_limit(text: str | None) -> Iterator[None]:
+    """The command's memory limit, in this process and in the processes it starts
+    (``bench``'s workers read ``NANOGRAPH_MEMORY_LIMIT``); both restored afterwards."""
+    if text is None:
+        yield
+        return
+    previous = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = text
+    try:
+        with set_memory_limit(text, source="--memory-limit"):
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = previous
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -150,7 +196,7 @@ def _zoo_row(name: str, module: Any) -> list[str]:
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     """Trace, compile, run once; print each output's summary and the times."""
     loaded = load_model(args.model)
-    feeds = _feeds(args, loaded.spec)
+    feeds = _feeds(args, loaded)
     t0 = time.perf_counter()
     graph = loaded.trace()
     t1 = time.perf_counter()
@@ -180,9 +226,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _feeds(args: argparse.Namespace, spec: ModelSpec) -> dict[str, np.ndarray]:
+def _feeds(args: argparse.Namespace, loaded: LoadedModel) -> dict[str, np.ndarray]:
     if args.inputs is None:
-        return spec.random_inputs(args.seed, args.dims)
+        return loaded.random_inputs(args.seed, args.dims)  # refused above the memory limit
     if args.dims:
         raise InputError(
             "--dims binds the symbols of random inputs; with --inputs the arrays' shapes do",

@@ -29,6 +29,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
+from nanograph.backends.memory_estimate import MemoryEstimate, largest, type_bytes
+from nanograph.backends.memory_limit import INHERIT, check_memory
 from nanograph.frontend.spec import InputSpec, ModelSpec, as_model_spec
 from nanograph.ir.errors import InputRangeWarning, ModelLoadError, NanographError
 from nanograph.ir.graph import Graph, Value
@@ -55,6 +59,24 @@ class LoadedModel:
             self.spec.resolve_dims(dims)
             graph = specialize(graph, dims)
         return graph
+
+    def random_inputs(
+        self, seed: int = 0, dims: Mapping[str, int] | None = None
+    ) -> dict[str, np.ndarray]:
+        """``spec.random_inputs(seed, dims)``, refused with ``ResourceLimitError`` before
+        drawing anything when they need more than the process-wide memory limit.
+
+        The estimate is the inputs' bytes plus the 8-byte-per-element draw (float64
+        or int64) NumPy makes for the largest before casting it.
+        """
+        bound = self.spec.resolve_dims(dims)
+        sizes = [type_bytes(s.name, s.type, bound) for s in self.spec]
+        elements = [t.nbytes // s.dtype.itemsize for s, t in zip(self.spec, sizes, strict=True)]
+        draw = 8 * max(elements, default=0)
+        total = sum(t.nbytes for t in sizes) + draw
+        estimate = MemoryEstimate(total, "its random inputs", largest(sizes))
+        check_memory(estimate, INHERIT, graph=self.name, dims=bound)
+        return self.spec.random_inputs(seed, dims)
 
 
 def zoo_models() -> dict[str, ModuleType]:

@@ -15,6 +15,13 @@ Contracts:
 - Outputs are a dict keyed by output name (the graph's, else the model's).
 - ``provider_report`` says which provider ran each node; it is known after the
   first successful run (the only one profiled) or an explicit ``profile``.
+- Memory: before onnxruntime runs, the call's estimate (``memory_estimate.live_bytes``
+  of the nanograph ``graph`` with the feeds' symbol values: the node outputs
+  alive between steps, since onnxruntime may run a node in place; cached per
+  binding) is checked against the memory limit in force (``memory_limit=``
+  here, else the process-wide one: see ``backends/memory_limit.py``); above
+  it, ``ResourceLimitError``. Without a nanograph graph there are no nodes to
+  estimate, and nothing is refused.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ import numpy as np
 import onnx
 
 from nanograph.backends.input_binder import InputBinder
+from nanograph.backends.memory_estimate import MemoryEstimate, live_bytes
+from nanograph.backends.memory_limit import check_memory, setting_from
 from nanograph.backends.ort.profiling import ProviderReport
 from nanograph.backends.ort.sessions import (
     OrtSession,
@@ -56,11 +65,13 @@ class OrtRunner:
     """An ONNX model ready to run in onnxruntime with one provider choice and settings.
 
     ``OrtRunner(model, graph=None, providers="auto", threads=None,
-    optimization="all", spinning=False)``; the settings are those of
-    ``SessionSettings``. Raises ``ConfigError`` for bad settings,
-    ``ProviderUnavailableError`` for ``providers="cuda"`` where CUDA cannot be
-    used, ``ModelLoadError`` for a missing file or inputs of a type nanograph
-    does not feed, ``OnnxRuntimeError`` where onnxruntime refuses the model.
+    optimization="all", spinning=False, memory_limit=None)``; the settings are
+    those of ``SessionSettings``; ``memory_limit`` (bytes, a size string,
+    ``"none"``; ``None`` defers to the process-wide limit) caps each run.
+    Raises ``ConfigError`` for bad settings, ``ProviderUnavailableError`` for
+    ``providers="cuda"`` where CUDA cannot be used, ``ModelLoadError`` for a
+    missing file or inputs of a type nanograph does not feed,
+    ``OnnxRuntimeError`` where onnxruntime refuses the model.
     """
 
     def __init__(
@@ -72,7 +83,10 @@ class OrtRunner:
         threads: int | None = None,
         optimization: str = "all",
         spinning: bool = False,
+        memory_limit: int | str | None = None,
     ) -> None:
+        self.memory_limit = setting_from(memory_limit, "memory_limit=")
+        self._estimates: dict[tuple[tuple[str, int], ...], MemoryEstimate] = {}
         self.settings = SessionSettings(providers, threads, optimization, spinning)
         self._source, key, name = _load(model)
         self._entry: OrtSession = cached_session(self._source, key, self.settings, name)
@@ -109,7 +123,8 @@ class OrtRunner:
 
         ``stacklevel`` places an ``InputConversionWarning`` as for ``warnings.warn``.
         """
-        arrays, _ = self._binder.bind(feeds, stacklevel=stacklevel + 1)
+        arrays, dims = self._binder.bind(feeds, stacklevel=stacklevel + 1)
+        self._check_memory(dims)
         return self._run_on(self._entry, arrays)
 
     def profile(self, feeds: Mapping[str, Any], *, stacklevel: int = 2) -> ProviderReport:
@@ -118,12 +133,24 @@ class OrtRunner:
         For placement that may depend on the inputs (shapes); the cached
         session and its first-run report are left as they are.
         """
-        arrays, _ = self._binder.bind(feeds, stacklevel=stacklevel + 1)
+        arrays, dims = self._binder.bind(feeds, stacklevel=stacklevel + 1)
+        self._check_memory(dims)
         entry = profiled_session(self._source, self.settings, self._entry.name)
         self._run_on(entry, arrays)
         assert entry.report is not None  # a successful first run always leaves one
         self._extra_report = entry.report
         return entry.report
+
+    def _check_memory(self, dims: Mapping[str, int]) -> None:
+        """``ResourceLimitError`` when this binding needs more than the memory limit."""
+        key = tuple(sorted(dims.items()))
+        estimate = self._estimates.get(key)
+        if estimate is None:
+            estimate = live_bytes(self.graph, dims, between_steps=True)
+            if len(self._estimates) >= 8:
+                self._estimates.pop(next(iter(self._estimates)), None)
+            self._estimates[key] = estimate
+        check_memory(estimate, self.memory_limit, graph=self.graph.name, dims=dims)
 
     def _run_on(self, entry: OrtSession, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         ordered = [arrays[v.name] for v in self.graph.inputs]

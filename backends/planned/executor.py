@@ -25,6 +25,13 @@ how it runs:
   types; nanograph errors keep their class, anything else becomes
   ``ExecutionError`` with the original as ``__cause__``.
 
+Memory: a binding's program is checked against the memory limit in force
+(``memory_limit=`` here, else the process-wide one: see
+``backends/memory_limit.py``) before its arena is allocated, and every call
+again (the limit may have changed): above it, ``ResourceLimitError``. The
+estimate is the arena's size (``memory_estimate.arena_bytes``). NaN and Inf
+propagate silently (``Program.execute``).
+
 Thread safety: one lock per executor, held for the whole of ``run_bound``
 (the arena is shared by all calls of a binding), so concurrent calls from
 several threads run one after another and give what sequential calls give.
@@ -46,6 +53,8 @@ import numpy as np
 
 from nanograph.backends.input_binder import InputBinder
 from nanograph.backends.kernels import NUMPY_KERNELS, KernelFn
+from nanograph.backends.memory_estimate import MemoryEstimate, live_bytes
+from nanograph.backends.memory_limit import check_memory, setting_from
 from nanograph.backends.planned.kernel import Kernel
 from nanograph.backends.planned.program import Program, contiguous_constants
 from nanograph.backends.reference import _constant_arrays
@@ -65,8 +74,11 @@ class PlannedExecutor:
         graph: Graph,
         kernels: Mapping[str, Kernel] | None = None,
         fallbacks: Mapping[str, KernelFn] | None = None,
+        *,
+        memory_limit: int | str | None = None,
     ) -> None:
         self.graph = graph
+        self.memory_limit = setting_from(memory_limit, "memory_limit=")
         self.kernels: dict[str, Kernel] = dict(executor_kernels() if kernels is None else kernels)
         self.fallbacks: dict[str, KernelFn] = dict(
             NUMPY_KERNELS if fallbacks is None else fallbacks
@@ -79,7 +91,7 @@ class PlannedExecutor:
         self._programs: dict[tuple[int | None, ...], Program] = {}
         self._lock = threading.Lock()
         if not self._symbols:
-            self._programs[()] = self._build(graph)
+            self._programs[()] = self._build(graph, {})
 
     def run(self, feeds: Mapping[str, Any], *, stacklevel: int = 2) -> dict[str, np.ndarray]:
         """Outputs by name for ``feeds`` (arrays by input name); ``InputError`` on bad feeds."""
@@ -91,7 +103,9 @@ class PlannedExecutor:
     ) -> dict[str, np.ndarray]:
         """Like ``run`` for arrays already checked by ``bind_inputs`` (``dims`` its bindings)."""
         with self._lock:
-            return self._program(dims).run(arrays)
+            program = self._program(dims)
+            self._check(program.estimate, dims)
+            return program.run(arrays)
 
     def program(self, dims: Mapping[str, int] | None = None) -> Program:
         """The program for the binding ``dims`` (built and cached on first use)."""
@@ -108,15 +122,26 @@ class PlannedExecutor:
         program = self._programs.pop(key, None)
         if program is None:
             bound = {s: dims[s] for s in self._symbols if s in dims}
-            program = self._build(specialize(self.graph, bound))
+            # A lower bound of the arena, checked before specialize folds shape computation.
+            self._check(live_bytes(self.graph, bound, between_steps=True), dims)
+            program = self._build(specialize(self.graph, bound), dims)
         self._programs[key] = program  # most recent last
         while len(self._programs) > self.cache_size:
             del self._programs[next(iter(self._programs))]
         return program
 
-    def _build(self, graph: Graph) -> Program:
+    def _build(self, graph: Graph, dims: Mapping[str, int]) -> Program:
         constants = contiguous_constants(list(graph.constants.values()))
-        return Program(graph, self.kernels, self.fallbacks, constants)
+        return Program(
+            graph,
+            self.kernels,
+            self.fallbacks,
+            constants,
+            check=lambda estimate: self._check(estimate, dims),
+        )
+
+    def _check(self, estimate: MemoryEstimate, dims: Mapping[str, int]) -> None:
+        check_memory(estimate, self.memory_limit, graph=self.graph.name, dims=dims)
 
 
 def executor_kernels() -> Mapping[str, Kernel]:

@@ -4,7 +4,10 @@ Building a program (once per concrete binding of the symbolic dims):
 
 1. ``plan_memory`` places every graph input and node output in one arena,
    with each kernel's workspace, running a node in place only where its
-   kernel is ``inplace_safe``;
+   kernel is ``inplace_safe``; ``estimate`` (``memory_estimate.arena_bytes``)
+   is the arena's exact size, and ``check(estimate)`` (the executor's memory
+   limit check) runs before the arena is allocated, so a refused program
+   allocates nothing;
 2. every planned tensor gets its fixed arena view (``Arena.view``); a view
    op's output (``OpDef.alias``: reshape, flatten, squeeze, unsqueeze) is a
    reshape of its source's view made here, so it needs no step; a view of a
@@ -16,19 +19,22 @@ Building a program (once per concrete binding of the symbolic dims):
    (reshaped where the shapes differ), as the kernel contract says.
 
 ``run(arrays)`` copies the graph inputs into their views, runs the steps in
-order and returns copies of the graph outputs (the caller owns them; never a
-view of the arena, a feed or a constant). A step's failure is re-raised by
+order (under ``np.errstate(all="ignore")``: NaN and Inf propagate as IEEE
+arithmetic says, without NumPy's ``RuntimeWarning``s, as onnxruntime computes)
+and returns copies of the graph outputs (the caller owns them; never a view of
+the arena, a feed or a constant). A step's failure is re-raised by
 ``step_failure`` naming the op, its ``loc`` and its input types. A program
 is not reentrant: its arena is shared by every call (the executor locks).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from nanograph.backends.kernels import KernelFn
+from nanograph.backends.memory_estimate import MemoryEstimate, arena_bytes
 from nanograph.backends.planned.arena import Arena
 from nanograph.backends.planned.kernel import Kernel
 from nanograph.backends.planned.steps import Step, fallback_step, kernel_step, step_failure
@@ -47,6 +53,7 @@ class Program:
         kernels: Mapping[str, Kernel],
         fallbacks: Mapping[str, KernelFn],
         constants: Mapping[str, np.ndarray],
+        check: Callable[[MemoryEstimate], None] = lambda estimate: None,
     ) -> None:
         self.graph = graph
         self.plan: MemoryPlan = plan_memory(
@@ -54,6 +61,8 @@ class Program:
             workspace=lambda node: _workspace_bytes(node, kernels),
             inplace_ok=lambda node: node.op in kernels and kernels[node.op].inplace_safe,
         )
+        self.estimate = arena_bytes(graph, self.plan)
+        check(self.estimate)  # before the arena exists
         self.arena = Arena(self.plan)
         arrays: dict[str, np.ndarray] = dict(constants)
         inputs: list[tuple[str, np.ndarray]] = []
@@ -82,8 +91,9 @@ class Program:
             copyto(view, arrays[name])
         index = 0
         try:
-            for index, step in enumerate(self.steps):  # noqa: B007 (the failing step)
-                step()
+            with np.errstate(all="ignore"):  # NaN/Inf propagate as IEEE says, no RuntimeWarning
+                for index, step in enumerate(self.steps):  # noqa: B007 (the failing step)
+                    step()
         except Exception as err:
             node, opdef, inputs = self.nodes[index]
             raise step_failure(node, opdef, inputs, err) from err

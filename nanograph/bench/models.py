@@ -55,7 +55,7 @@ class BenchModel:
 
     def feeds(self, batch: int, seed: int) -> dict[str, np.ndarray]:
         """Seeded inputs at ``batch`` (the same arrays in every worker for the same seed)."""
-        return self.loaded.spec.random_inputs(seed, self.bindings(batch))
+        return self.loaded.random_inputs(seed, self.bindings(batch))  # under the memory limit
 
     def flops(self, batch: int) -> int:
         """FLOPs of one call at ``batch``, counted from the IR (other symbols are bound already)."""

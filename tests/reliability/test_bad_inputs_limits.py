@@ -1,8 +1,7 @@
 """Bad input catalogue, limits and data files: absurd dimensions, pickles, inputs files.
 
-- Absurd dimensions must be refused before allocating, against a memory cap.
-  nanograph has no such cap today: the strict xfail below records the gap
-  (NumPy's raw ``MemoryError`` escapes) and will fail once the cap exists.
+- Absurd dimensions are refused before allocating, against the memory limit
+  (``ResourceLimitError``; the other cases are in ``test_memory_limit*.py``).
 - Loading never executes code from a data file: every ``np.load`` in the
   package passes ``allow_pickle=False`` and a pickled ``.npz`` is refused.
 """
@@ -10,13 +9,14 @@
 from __future__ import annotations
 
 import ast
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import nanograph
-from nanograph.ir.errors import InputError, NanographError
+from nanograph.ir.errors import InputError, NanographError, ResourceLimitError
 from nanograph.model_loading import load_model
 from nanograph.npz_io import read_npz
 from tests.reliability.clear_error import assert_clear
@@ -24,13 +24,30 @@ from tests.reliability.clear_error import assert_clear
 PACKAGE = Path(nanograph.__file__).parent
 
 
-@pytest.mark.xfail(strict=True, reason="gap: no memory cap; NumPy's MemoryError escapes")
-def test_absurd_dimensions_are_refused_before_allocating() -> None:
+def test_absurd_dimensions_are_refused_before_allocating(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     from nanograph.cli import main
 
+    tracemalloc.start()
+    try:
+        code = main(["run", "lenet", "--dims", "N=1000000000"])  # 2.9 TiB of float32 inputs
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "memory limit" in err and "N=1000000000" in err and "%x: f32[1000000000,1,28,28]" in err
+    assert "at graph lenet" in err and "fix: " in err and "--memory-limit" in err, err
+    assert peak < 64 * 2**20  # the refusal comes before the inputs are drawn
+
+
+def test_absurd_dimensions_are_refused_by_random_inputs() -> None:
     with pytest.raises(NanographError) as info:
-        main(["run", "lenet", "--dims", "N=1000000000"])  # 5.7 TiB of float64 inputs
-    assert "memory" in str(info.value) and info.value.hint
+        load_model("lenet").random_inputs(0, {"N": 10**9})
+    error = assert_clear(info.value, ResourceLimitError, "N=1000000000", "graph lenet")
+    # 3136 bytes of float32 per sample, plus NumPy's float64 draw of the same elements
+    assert f"({10**9 * 784 * (4 + 8)} bytes)" in error.message
 
 
 def _load_calls(tree: ast.AST) -> list[ast.Call]:
