@@ -2,7 +2,7 @@
 
 CLI mistakes exit 2 with ``error: ...`` naming the argument and a fix. Every
 file nanograph writes (``export``'s ONNX, ``inspect --json/--html``,
-``bench --json``) is atomic: a failure midway (here: ``fsync`` of the
+``bench --json``, ``run --save``'s ``.npz``) is atomic: a failure midway (here: ``fsync`` of the
 finished temporary file fails) leaves the old file intact and no partial or
 temporary file beside it.
 """
@@ -13,12 +13,14 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nanograph.bench.report import write_json
 from nanograph.cli import main
 from nanograph.ir.errors import ModelLoadError, NanographError, OutputFileError
 from nanograph.model_loading import load_model
+from nanograph.npz_io import write_npz
 from tests.reliability.clear_error import assert_clear
 
 OLD = b"the old file, which a failed write must keep\n"
@@ -101,7 +103,9 @@ WRITERS: dict[str, Callable[[Path], None]] = {
     "inspect-json": _cli_writer("inspect", "lenet", "--json", "OUT"),
     "inspect-html": _cli_writer("inspect", "lenet", "--html", "OUT"),
     "bench-json": lambda path: write_json({"schema": 1, "results": [1.5, 2.5]}, path),
+    "outputs-npz": lambda path: write_npz(path, {"y": np.arange(6, dtype=np.float32)}),
 }
+PYTHON_WRITERS = {"bench-json", "outputs-npz"}  # raise; the CLI writers print and exit 2
 
 
 @pytest.mark.parametrize("case", sorted(WRITERS))
@@ -115,7 +119,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_partial_file(
     _fail_fsync(monkeypatch)
     with pytest.raises(OutputFileError) as info:
         WRITERS[case](target)
-    if case == "bench-json":
+    if case in PYTHON_WRITERS:
         assert_clear(info.value, OutputFileError, "cannot write", "out.file")
     else:
         assert "cannot write" in capsys.readouterr().err
