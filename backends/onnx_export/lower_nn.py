@@ -64,7 +64,9 @@ def _pool_window(ctx: ExportContext, node: Node) -> dict[str, Any]:
         return window  # (a symbolic ceil pool never drops a window: inference proves it)
     if all(math.ceil((n + p0 + p1 - span) / st) + 1 == out for n, out, span, p0, p1, st in axes):
         return window
-    reach = [(out - 1) * st + span - n - p0 for n, out, span, p0, _, st in axes]
+    # How far the last window reaches past the input's end; a last window ending inside
+    # the input (a big stride) reaches negatively, and needs no end padding at all.
+    reach = [max(0, (out - 1) * st + span - n - p0) for n, out, span, p0, _, st in axes]
     overhang = any(r > p1 for r, (*_, p1, _) in zip(reach, axes, strict=True))
     if overhang and a.get("count_include_pad", False):
         raise unsupported(
