@@ -17,7 +17,13 @@ likewise; otherwise causal/window join the mask (bool: ``And``; additive:
 ``Where(visible, mask, -inf)``). onnxruntime wants the mask's last two dims
 to be exactly [Sq, Skv], so a broadcasting mask is ``Expand``ed to them.
 **A query whose keys are all hidden gives a row of zeros** (ONNX's rule and
-onnxruntime's behaviour), where our decomposition gives NaN.
+onnxruntime's behaviour), where our decomposition gives NaN. **ONNX Attention
+adds -inf to hidden keys** (its reference turns causal, window and bool masks
+into 0/-inf biases) where our decomposition sets them: the two differ only
+where a hidden key scores NaN or +inf (non-finite inputs), which poisons that
+query's row in ONNX; the importer maps a bool ``attn_mask`` back to our bool
+mask, so a round trip differs only where we join position masks into an
+additive one (``tests/fuzz/test_regressions.py``).
 
 ``ms``: ``MultiHeadAttention(query [B,Sq,H*D], key, value [B,H,Skv,D]
 BNSH (or [B,Skv,H*D] and [B,Skv,H*Dv] when Dv != D), attention_bias

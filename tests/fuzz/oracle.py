@@ -51,15 +51,16 @@ LEVELS = ("O0", "O1", "O2", "O3")
 OTHER_OPSETS = (17, 18, 19, 20, 21, 22, 24, 25)
 
 KNOWN_NONFINITE_DIVERGENCES: dict[str, str] = {}
-KNOWN_NONFINITE_EXPORT_DIVERGENCES = {
-    "attention": "the ONNX lowering joins window (and causal where Sq != Skv) into an additive "
-    "mask, Where(visible, mask, -inf), that ONNX Attention adds to the scores: a hidden key "
-    "whose score is +inf or NaN gives NaN where the reference hides it (test_regressions)",
-}
-"""The same for the round trip ``import(export(graph))``, with non-finite feeds."""
 """Ops whose planned kernels knowingly differ from the reference on non-finite
 inputs: with non-finite feeds, graphs using them skip the planned executor
 (finite feeds still check it). Remove an entry once the two agree."""
+KNOWN_NONFINITE_EXPORT_DIVERGENCES = {
+    "attention": "the ONNX lowering joins window (and causal where Sq != Skv) into an additive "
+    "mask, Where(visible, mask, -inf), that ONNX Attention adds to the scores: a hidden key "
+    "whose score is +inf or NaN gives NaN where the reference hides it (ONNX's meaning, kept: "
+    "see test_regressions)",
+}
+"""The same for the round trip ``import(export(graph))``, with non-finite feeds."""
 
 
 def make_feeds(graph: Graph, n: int, seed: int, nonfinite: bool = False) -> dict[str, np.ndarray]:

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import nanograph as ng
+from nanograph.frontend.onnx_import import import_onnx
 from nanograph.ir.text import parse_graph
-from tests.fuzz.oracle import OTHER_OPSETS, check_all_agree, compile_candidate, make_feeds
+from tests.fuzz.oracle import OTHER_OPSETS, check_all_agree, make_feeds
 
 ALL_OPSET_SEEDS = range(len(OTHER_OPSETS))
 
@@ -44,13 +45,16 @@ def test_regression_graphs_parse_to_what_they_claim() -> None:
     assert np.prod([d for d in graph.outputs[0].type.shape if isinstance(d, int)]) == 2
 
 
-# Bug 2 (reported, not fixed: ONNX semantics): with window (not native in ONNX Attention
-# below opset 25), the exporter joins the window into the additive mask as
-# Where(visible, mask, -inf), and ONNX Attention *adds* that mask: a hidden key whose
-# score is +inf or NaN (an infinite feed) gives inf + -inf = NaN for its query, where our
-# decomposition hides it with where(). Found by the fuzzer with non-finite feeds; the
-# round trip is skipped for attention with non-finite feeds
-# (KNOWN_NONFINITE_EXPORT_DIVERGENCES) until the lowering keeps hidden keys hidden.
+# Bug 2 (found with non-finite feeds; kept as ONNX's semantics, documented in
+# backends/onnx_export/attention.py): with window (not native in ONNX Attention below
+# opset 25) and an additive mask, the exporter joins the window into that mask as
+# Where(visible, mask, -inf), and ONNX Attention *adds* its mask to the scores (its
+# reference turns even a bool mask into a 0/-inf bias): a hidden key whose score is
+# +inf or NaN gives inf + -inf = NaN for its query, where our decomposition hides it
+# with where(). The plain lowering keeps the reference's meaning. Making the Attention
+# lowering exact would mean exporting such nodes plain (9-38% slower in onnxruntime),
+# for a difference only non-finite inputs show, so the fuzzer's round trip skips
+# attention with non-finite feeds (KNOWN_NONFINITE_EXPORT_DIVERGENCES).
 HIDDEN_INFINITE_KEY = """
 graph hidden_inf(%x: f32[N,3,1]) -> (f32[N,3,1]) {
   @mask: f32[3] = [0.0, -0.5, -1.0]
@@ -61,12 +65,17 @@ graph hidden_inf(%x: f32[N,3,1]) -> (f32[N,3,1]) {
 """
 
 
-@pytest.mark.xfail(strict=True, reason="bug 2: ONNX Attention adds the -inf of hidden keys")
-def test_round_trip_hides_a_key_whose_score_is_infinite() -> None:
+@pytest.mark.parametrize(("attention", "hides"), [("plain", True), ("onnx", False)])
+def test_a_hidden_key_whose_score_is_infinite(attention: str, hides: bool) -> None:
+    """The plain export hides it as the reference does; ONNX Attention adds -inf to it."""
     graph = parse_graph(HIDDEN_INFINITE_KEY, {})
     feeds = make_feeds(graph, n=1, seed=2, nonfinite=True)
     assert not np.isfinite(feeds["x"]).all()
     with np.errstate(all="ignore"):
         want = ng.compile(graph, "O0", "numpy-ref")(feeds)["y"]
-        got = compile_candidate(graph, "reference(import(export@O0))")(feeds)["y"]
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        exported = ng.export_onnx(graph, level="O0", attention=attention)
+        got = ng.compile(import_onnx(exported), "O0", "numpy-ref")(feeds)["y"]
+    assert np.isfinite(want).any()  # the reference hides the infinite key for some query
+    assert np.array_equal(np.isnan(got), np.isnan(want)) == hides
+    finite = np.isfinite(want) & np.isfinite(got)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-5, atol=1e-6)
