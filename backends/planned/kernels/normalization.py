@@ -12,7 +12,10 @@ scratch:
   as the reference: no cancellation; the squares summed by ``einsum`` without
   a squared copy), ``out *= 1 / sqrt(var + eps)``, then ``* scale + bias``;
   scale and bias that only broadcast to the normalized shape are expanded once
-  per call into scratch.
+  per call into scratch. A block whose float32 mean or sum of squares is not
+  finite (values beyond about 1.8e19, or NaN/Inf inputs) is redone in float64,
+  as the reference computes it, so huge finite rows normalize instead of
+  giving 0 (one scalar sum per block decides).
 - batch_norm folds its statistics into one affine map per channel,
   ``out = x * a + c`` with ``a = scale / sqrt(var + eps)`` and
   ``c = bias - mean * a`` (channel vectors in scratch): two passes.
@@ -150,8 +153,16 @@ def _layer_norm(
         xb, ob, m, r = x2[start : start + n], o2[start : start + n], mean[:n], rstd[:n]
         np.einsum("ij->i", xb, out=m[:, 0])
         np.multiply(m, 1.0 / length, out=m)
+        if not math.isfinite(float(m.sum())):  # x itself is huge or non-finite
+            _layer_norm_rows_f64(xb.astype(np.float64), ob, eps, params)
+            continue
         np.subtract(xb, m, out=ob)
         np.einsum("ij,ij->i", ob, ob, out=r[:, 0])  # sum of squares, no squared copy
+        if not math.isfinite(float(r.sum())):  # squares overflow f32 (|x - mean| > 1.8e19)
+            exact = not np.shares_memory(xb, ob)  # in place, x = (x - mean) + mean to rounding
+            x64 = xb.astype(np.float64) if exact else ob.astype(np.float64) + m
+            _layer_norm_rows_f64(x64, ob, eps, params)
+            continue
         np.multiply(r, 1.0 / length, out=r)
         np.add(r, eps, out=r)
         np.sqrt(r, out=r)
@@ -161,6 +172,22 @@ def _layer_norm(
             np.multiply(ob, params[0], out=ob)
         if len(params) > 1:
             np.add(ob, params[1], out=ob)
+
+
+def _layer_norm_rows_f64(
+    x: np.ndarray, out: np.ndarray, eps: float, params: Sequence[np.ndarray]
+) -> None:
+    """out = layer_norm of the float64 rows ``x``, as the reference computes it.
+
+    The slow path for a block whose float32 statistics overflow (values beyond
+    about 1.8e19) or are not finite: allocates, and runs only for such blocks."""
+    d = x - x.mean(axis=1, keepdims=True)
+    d /= np.sqrt((d * d).mean(axis=1, keepdims=True) + eps)
+    if params:
+        d *= params[0]
+    if len(params) > 1:
+        d += params[1]
+    np.copyto(out, d, casting="same_kind")
 
 
 # batch_norm -------------------------------------------------------------------------------

@@ -71,6 +71,28 @@ def test_layer_norm_of_a_constant_row_is_bias() -> None:
     np.testing.assert_array_equal(out, 0.5)
 
 
+@pytest.mark.parametrize("params", PARAMS, ids=str)
+@pytest.mark.parametrize("inplace", [None, 0])
+def test_layer_norm_of_huge_or_non_finite_rows_is_the_references(
+    params: tuple, inplace: int | None
+) -> None:
+    """Rows whose float32 sum of squares (|x - mean| > 1.8e19) or mean overflows are
+    redone in float64 as the reference does, not normalized to 0 or NaN; NaN/Inf rows
+    give the reference's NaN. Ordinary rows in the same block are unaffected."""
+    rng = np.random.default_rng(8)
+    x = randn(rng, 6, 4)
+    x[1] = [1.0, 2.0, 3.4e38, -3.4e38]  # squares overflow
+    x[2] = [3e38, 3e38, 3e38, 1.0]  # the sum overflows
+    x[3] = [1e20, -1e20, 5.0, 0.0]
+    x[4, 2] = np.nan
+    x[5, 0] = np.inf
+    ins = [x] + [randn(rng, 4) for _ in params]
+    with np.errstate(all="ignore"):
+        out = check_kernel("layer_norm", ins, {"epsilon": 1e-5}, atol=1e-5, inplace=inplace)[0]
+    assert np.isfinite(out[:4]).all() and np.isnan(out[4:]).all()
+    assert out[1, 2] != 0.0 and out[3, 0] != 0.0  # normalized, not flattened to 0
+
+
 @pytest.mark.parametrize(
     ("layout", "shape"),
     [("NCHW", (2, 5, 4, 3)), ("NCHW", (6, 5)), ("NCHW", (2, 5, 7)), ("NHWC", (2, 4, 3, 5))],
