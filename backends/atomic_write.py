@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -91,9 +92,20 @@ _HINT = "check that the folder exists and is writable, with space left; the old 
 
 
 def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
+    """The process umask, read without changing it where the OS allows (Linux's
+    /proc/self/status): ``os.umask`` can only read it by setting it, and another
+    thread creating a file in between would get mode 0666."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    with _UMASK_LOCK:  # elsewhere: set and restore, at least not racing ourselves
+        mask = os.umask(0o077)
+        os.umask(mask)
     return mask
+
+
+_UMASK_LOCK = threading.Lock()
 
 
 __all__ = ["OutputFileError", "atomic_write", "atomic_write_bytes", "atomic_write_many"]

@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
             _print_row(row, first=len(rows) == 1)
     if args.json:
         document = {"environment": _environment(), "settings": vars(args), "rows": rows}
-        with open(args.json, "w") as f:
-            json.dump(document, f, indent=2)
+        from nanograph.backends.atomic_write import atomic_write_bytes
+
+        atomic_write_bytes(args.json, json.dumps(document, indent=2).encode())
         print(f"wrote {args.json}")
     return 0
 

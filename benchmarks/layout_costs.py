@@ -84,12 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/layout_costs.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
+    from nanograph.backends.atomic_write import atomic_write_bytes
+
     if args.json:
-        Path(args.json).write_text(
-            json.dumps(_json(rows, fixed, per_kb, samples, kernels), indent=1)
-        )
+        document = _json(rows, fixed, per_kb, samples, kernels)
+        atomic_write_bytes(args.json, json.dumps(document, indent=1).encode())
     if args.write:
-        MODULE.write_text(module_text(rows, fixed, per_kb, kernels, command.strip(), batches))
+        text = module_text(rows, fixed, per_kb, kernels, command.strip(), batches)
+        atomic_write_bytes(MODULE, text.encode())
         print(f"wrote {MODULE.relative_to(ROOT)}")
     if args.end_to_end:
         measured = {g: (nchw, nhwc) for g, nchw, nhwc in rows}

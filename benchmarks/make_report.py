@@ -36,6 +36,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nanograph.backends.atomic_write import atomic_write_bytes
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report_extras import (
     export_section,
@@ -85,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         "export": _read(EXPORT_JSON),
         "kernel": _read(KERNEL_JSON),
     }
-    REPORT.write_text(render_report(document, " ".join(command), _findings(old), **extras))
+    report = render_report(document, " ".join(command), _findings(old), **extras)
+    atomic_write_bytes(REPORT, report.encode())
     print(f"wrote {REPORT.relative_to(ROOT)} from {source}")
     return 0
 

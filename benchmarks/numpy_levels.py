@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
     }
     if args.json:
-        Path(args.json).write_text(json.dumps(document, indent=1))
+        from nanograph.backends.atomic_write import atomic_write_bytes
+
+        atomic_write_bytes(args.json, json.dumps(document, indent=1).encode())
         print(f"wrote {args.json}")
     return 1 if any(r["status"] != "ok" for r in rows) else 0
 

@@ -53,6 +53,8 @@ from typing import Any
 
 import numpy as np
 
+from nanograph.backends.atomic_write import atomic_write_bytes
+
 DEFAULT_MODELS = "pos_tagger,vit_tiny,banded_speech"
 RTOL, ATOL = 1e-3, 1e-4
 THEIRS = "torch-export"
@@ -88,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     print(render_table(rows))
     missed = check_goals(rows, goals, args.variants.split(",")[0])
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(document, f, indent=1)
+        atomic_write_bytes(args.json, json.dumps(document, indent=1).encode())
         print(f"wrote {args.json}")
     failed = any(r["status"] != "ok" for r in rows)
     return 1 if missed or failed else 0

@@ -25,6 +25,25 @@ def test_writes_and_replaces(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's /proc")
+def test_the_umask_is_read_without_being_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Setting the umask to read it would race other threads creating files."""
+    previous = os.umask(0o027)
+    try:
+
+        def forbidden(mask: int) -> int:
+            raise AssertionError("os.umask called while writing")
+
+        monkeypatch.setattr(os, "umask", forbidden)
+        atomic_write_bytes(tmp_path / "f.bin", b"x")
+        assert stat.S_IMODE((tmp_path / "f.bin").stat().st_mode) == 0o640
+    finally:
+        monkeypatch.undo()
+        os.umask(previous)
+
+
 def test_a_failing_writer_leaves_the_old_file(tmp_path: Path) -> None:
     path = tmp_path / "f.bin"
     path.write_bytes(b"old")
