@@ -123,3 +123,8 @@ class InputRangeWarning(NanographWarning):
 
 class ProviderFallbackWarning(NanographWarning):
     """onnxruntime runs on a fallback provider (CPU) because the preferred one (CUDA) is missing."""
+
+
+class OnnxImportWarning(NanographWarning):
+    """The ONNX importer read an ambiguous part of a model one way and says which: a negative
+    input dim read as unknown, an initializer named like a graph input kept as a constant."""

@@ -198,10 +198,28 @@ class Graph:
         self._next_suffix[base] = i
         return f"{base}_{i}"
 
-    def _claim(self, name: str) -> None:
+    def _claim(self, name: str, what: str = "a value", loc: str = "") -> None:
+        """Take ``name`` for ``what`` (e.g. ``graph input``); a name held already raises
+        ``VerificationError`` naming its holder, located at ``loc``."""
         if name in self._names:
-            raise VerificationError(f"value name %{name} is used twice in graph {self.name}")
+            holder = next((self._describe_holder(v) for v in self.values() if v.name == name), "")
+            held = f" (held by {holder})" if holder else ""
+            raise VerificationError(
+                f"value name %{name} is used twice in graph {self.name}: {what} "
+                f"wants the name already taken{held}",
+                loc=loc,
+                hint="give each graph input, constant and node output its own name "
+                "(Graph.unique_name makes one)",
+            )
         self._names.add(name)
+
+    def _describe_holder(self, value: Value) -> str:
+        if any(value is v for v in self.inputs):
+            return "a graph input"
+        if self.constants.get(value.name) is value:
+            return "a constant"
+        node = value.producer
+        return f"the output of a {node.op} node" if node is not None else "a value"
 
     def _release(self, name: str) -> None:
         """Make ``name`` free again; ``unique_name`` will find it if it is some ``base_j``."""
@@ -217,7 +235,7 @@ class Graph:
         return _NodeList(self)
 
     def add_input(self, name: str, type: TensorType) -> Value:
-        self._claim(name)
+        self._claim(name, f"graph input %{name}")
         value = Value(name, type)
         self.inputs.append(value)
         return value
@@ -226,7 +244,7 @@ class Graph:
         self, name: str, array: np.ndarray | None, type: TensorType | None = None
     ) -> Value:
         """A named constant. ``array`` may be None (declared, data not attached)."""
-        self._claim(name)
+        self._claim(name, f"constant @{name}")
         if array is not None:
             # asarray keeps 0-d arrays 0-d (ascontiguousarray makes them 1-d); the view
             # freezes the graph's copy without making the caller's array read-only.
@@ -285,7 +303,11 @@ class Graph:
     # linked-list mutation ---------------------------------------------------------
     def _attach(self, node: Node) -> None:
         if node.graph is not None:
-            raise VerificationError(f"node {node!r} is already in a graph")
+            raise VerificationError(
+                f"node {node!r} is already in a graph",
+                loc=node.loc,
+                hint="create a new node (Graph.create_node) instead of inserting one twice",
+            )
         node.graph = self
         self._count += 1
         for i, v in enumerate(node._inputs):
@@ -333,7 +355,11 @@ class Graph:
 
     def _unlink(self, node: Node) -> None:
         if node.graph is not self:
-            raise VerificationError(f"node {node!r} is not in graph {self.name}")
+            raise VerificationError(
+                f"node {node!r} is not in graph {self.name}",
+                loc=node.loc,
+                hint="remove a node only from the graph that holds it",
+            )
         for i, v in enumerate(node._inputs):
             del v._uses[(node, i)]
         if node._prev is None:
@@ -375,7 +401,7 @@ class Graph:
         """Give ``value`` the unused name ``name`` (constants are re-keyed too)."""
         if name == value.name:
             return
-        self._claim(name)
+        self._claim(name, f"renaming %{value.name}")
         self._release(value.name)
         if self.constants.get(value.name) is value:
             del self.constants[value.name]
@@ -385,7 +411,10 @@ class Graph:
     def remove_constant(self, name: str) -> None:
         value = self.constants.pop(name)
         if value._uses:
-            raise VerificationError(f"constant @{name} is still used")
+            raise VerificationError(
+                f"cannot remove constant @{name}: it is still used",
+                hint="replace_all_uses of the constant first",
+            )
         self._release(name)
 
     def sort(self) -> None:

@@ -27,7 +27,7 @@ from nanograph.ir.dims import Dim, SymExpr, substitute, symbols_of
 from nanograph.ir.errors import InputError, NanographError, VerificationError
 from nanograph.ir.graph import Graph, Node, infer_node_types
 from nanograph.ir.ops import get_op
-from nanograph.ir.types import TensorType, type_of_array
+from nanograph.ir.types import TensorType, shape_str, type_of_array
 
 _DIM_KINDS = ("dim", "dims")
 
@@ -80,15 +80,16 @@ def _substitute_all(graph: Graph, bindings: Mapping[str, Dim]) -> None:
     # The graph is a private copy until returned, so types and attrs are reassigned
     # in place; use-lists and order are untouched.
     for v in graph.values():
-        v.type = v.type.substitute(bindings)
-        negative = [d for d in v.type.shape if isinstance(d, int) and d < 0]
-        if negative:
+        shape = tuple(substitute(d, bindings) for d in v.type.shape)
+        if any(isinstance(d, int) and d < 0 for d in shape):  # TensorType refuses it
             loc = v.producer.loc if v.producer is not None else ""
             raise InputError(
-                f"with {_show(bindings)}, %{v.name} would have the negative shape {v.type}",
+                f"with {_show(bindings)}, %{v.name} would have the negative shape "
+                f"{v.type.dtype}{shape_str(shape)}",
                 loc=loc,
                 hint="choose larger sizes",
             )
+        v.type = v.type.with_shape(shape)
     for node in graph.nodes:
         changes = {
             k: tuple(substitute(d, bindings) for d in v)

@@ -128,9 +128,14 @@ class _Cursor:
         return _DTYPES[name]
 
     def type(self) -> TensorType:
+        start = self.skip()
         dtype = self.dtype()
         self.expect("[", "'[' after the dtype")
-        return TensorType(dtype, tuple(self.separated("]", lambda: self.dim(",]"))))
+        dims = tuple(self.separated("]", lambda: self.dim(",]")))
+        try:
+            return TensorType(dtype, dims)
+        except NanographError as err:
+            raise self.error(err.message, start, err.hint) from None
 
 
 # parsing: attribute values and literals ---------------------------------------------
@@ -212,7 +217,10 @@ class _Parser:
 
     def parse(self) -> Graph:
         if not self.lines:
-            raise ParseError("line 1: expected 'graph NAME(...) -> (...) {', found no text")
+            raise ParseError(
+                "line 1: expected 'graph NAME(...) -> (...) {', found no text",
+                hint="the text is empty (or only comments); pass what print_graph writes",
+            )
         result_types = self.header(self.lines[0])
         for i, cur in enumerate(self.lines[1:], start=1):
             if cur.match(_RETURN):
@@ -226,7 +234,11 @@ class _Parser:
             else:
                 raise cur.expected("a constant (@name: ...), a node (%name = ...) or 'return'")
         last = self.lines[-1]
-        raise ParseError(f"line {last.lineno}: expected 'return' and '}}' to close the graph")
+        raise ParseError(
+            f"line {last.lineno}: expected 'return' and '}}' to close the graph",
+            hint="end the graph with 'return %out, ...' and a line holding '}' (the text "
+            "may be cut off)",
+        )
 
     def header(self, cur: _Cursor) -> list[TensorType]:
         cur.expect("graph", "'graph'")
@@ -249,11 +261,21 @@ class _Parser:
 
     def close(self, rest: list[_Cursor], ret: _Cursor) -> None:
         if not rest:
-            raise ParseError(f"line {ret.lineno}: expected '}}' after 'return', found no more text")
-        rest[0].expect("}", "'}' after 'return'")
+            raise ParseError(
+                f"line {ret.lineno}: expected '}}' after 'return', found no more text",
+                hint="close the graph with a line holding '}' (the text may be cut off)",
+            )
+        if not rest[0].accept("}"):
+            raise rest[0].expected(
+                "'}' after 'return'", hint="'return' must be the last line before the '}'"
+            )
         rest[0].end()
         if len(rest) > 1:
-            raise rest[1].expected("no more text after the closing '}'")
+            raise rest[1].expected(
+                "no more text after the closing '}'",
+                hint="one text holds one graph; remove what follows its '}' "
+                "(comments start with '#')",
+            )
 
     def claim(self, cur: _Cursor, what: str) -> str:
         """Read a new value name; it must not be defined yet."""
@@ -303,7 +325,12 @@ class _Parser:
             array = np.asarray(self.data[name])
             if array.dtype != t.dtype.numpy or array.shape != t.shape:
                 given = f"a {array.dtype} array of shape {array.shape}"
-                raise cur.error(f"data for @{name} is {given}, the text declares {t}", start)
+                want = f"{t.dtype.numpy} array of shape {tuple(t.shape)}"
+                raise cur.error(
+                    f"data for @{name} is {given}, the text declares {t}",
+                    start,
+                    f"pass constants[{name!r}] as a {want}, or change the declared type",
+                )
         else:
             array = None
         cur.end()

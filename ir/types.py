@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nanograph.ir.dims import Dim, SymExpr, as_dim, mul, substitute, symbols_of
-from nanograph.ir.errors import DTypeError
+from nanograph.ir.errors import DTypeError, ShapeError
 
 
 class DType(enum.Enum):
@@ -89,10 +89,25 @@ _ALIASES = {
 
 @dataclass(frozen=True, slots=True)
 class TensorType:
-    """The type of a tensor value: element type and a shape of Dims."""
+    """The type of a tensor value: element type and a shape of Dims.
+
+    A static dim is a size, so it is ``>= 0``: constructing a type with a
+    negative dim raises ``ShapeError``. Zero is a legal size (ONNX and NumPy
+    have zero-size tensors; ``ReduceSum`` over an empty axis is an ONNX test).
+    """
 
     dtype: DType
     shape: tuple[Dim, ...]
+
+    def __post_init__(self) -> None:
+        for axis, d in enumerate(self.shape):
+            if isinstance(d, int) and d < 0:
+                shown = ",".join(str(x) for x in self.shape)
+                raise ShapeError(
+                    f"tensor type {self.dtype}[{shown}] has the negative dim {d} at axis {axis}",
+                    hint="a dim is a size >= 0; write a symbol (N, S, ...) for a size "
+                    "known only at run time",
+                )
 
     @staticmethod
     def of(dtype: object, shape: Iterable[object]) -> TensorType:

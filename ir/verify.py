@@ -6,7 +6,8 @@ reported as a cycle, not as the use-before-definition it also causes):
 1. structure: every listed node belongs to the graph; graph inputs and
    constants have no producer and constants are stored under their own name;
    a value is the output of exactly one node (SSA); value names are unique;
-   constant data matches its declared type;
+   constant data matches its declared type; no static dim is negative (a
+   ``TensorType`` refuses one when built; this catches one patched in after);
 2. no cycles (networkx ``find_cycle``; the message names the cycle's values);
 3. every node input is defined before use (a graph input, a constant, or the
    output of an earlier node), and none is dangling (from outside the graph);
@@ -37,6 +38,7 @@ def verify(graph: Graph) -> None:
     _check_sources(graph)
     _check_producers(nodes)
     _check_names(graph, nodes)
+    _check_dims(graph)
     _check_cycles(graph, nodes)
     _check_order(graph, nodes)
     _check_uses(graph, nodes)
@@ -121,6 +123,20 @@ def _check_names(graph: Graph, nodes: list[Node]) -> None:
                 hint="give the value a fresh name (Graph.unique_name)",
             )
         seen[value.name] = owner
+
+
+def _check_dims(graph: Graph) -> None:
+    for v in graph.values():
+        bad = [(axis, d) for axis, d in enumerate(v.type.shape) if isinstance(d, int) and d < 0]
+        if bad:
+            axis, d = bad[0]
+            owner = _describe(v.producer) if v.producer is not None else "graph input or constant"
+            raise VerificationError(
+                f"%{v.name} ({owner}) has type {v.type} with the negative dim {d} at axis {axis}",
+                loc=v.producer.loc if v.producer is not None else "",
+                hint="a dim is a size >= 0; use a symbol (N, S, ...) for a size known "
+                "only at run time",
+            )
 
 
 def _check_cycles(graph: Graph, nodes: list[Node]) -> None:

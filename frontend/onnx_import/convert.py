@@ -5,7 +5,16 @@ Contracts of ``convert(loaded)``:
 - graph inputs (those not also initializers) keep their ONNX names, in
   order; a ``dim_param`` becomes a symbol (made an identifier: ``batch size``
   -> ``batch_size``), a dim with neither value nor param a fresh symbol
-  ``<input>_dim<axis>``;
+  ``<input>_dim<axis>``; so does a negative ``dim_value`` (exporters write -1
+  for "unknown"; onnxruntime reads it so too), with an ``OnnxImportWarning``
+  naming the input and axis; ``dim_value`` 0 is a zero-size axis (as in
+  onnxruntime and the ONNX spec), with a warning too, since only empty arrays
+  can then be fed;
+- an initializer named like a graph input is, in ONNX IR >= 4, that input's
+  default, which a caller may override; nanograph keeps it a constant (the
+  graph cannot take it as an input: shapes and folding use its value), as
+  onnxruntime's ``get_inputs()`` also leaves it out; one
+  ``OnnxImportWarning`` names every such input;
 - only nodes that the graph outputs depend on are converted; if any of them
   is unsupported, one ``UnsupportedOpError`` lists them all (see
   ``unsupported``) before anything is converted; a node without converter
@@ -24,6 +33,7 @@ Contracts of ``convert(loaded)``:
 from __future__ import annotations
 
 import re
+import warnings
 
 import onnx
 
@@ -45,7 +55,13 @@ from nanograph.frontend.onnx_import.registry import CONVERTERS, OnnxNode, schema
 from nanograph.frontend.onnx_import.tensors import onnx_dtype, tensor_to_array
 from nanograph.frontend.onnx_import.unsupported import check_supported, node_loc
 from nanograph.ir.dims import Dim, SymExpr
-from nanograph.ir.errors import InternalError, NanographError, OnnxLoadError, UnsupportedOpError
+from nanograph.ir.errors import (
+    InternalError,
+    NanographError,
+    OnnxImportWarning,
+    OnnxLoadError,
+    UnsupportedOpError,
+)
 from nanograph.ir.graph import Graph, Value
 from nanograph.ir.types import DType, TensorType
 from nanograph.ir.verify import verify
@@ -58,7 +74,8 @@ def symbol_name(text: str) -> str:
 
 
 def input_type(info: onnx.ValueInfoProto) -> TensorType:
-    """The IR type of a graph input; dims without a value become symbols."""
+    """The IR type of a graph input; dims without a value (or with a negative one, warned
+    about) become symbols; a zero ``dim_value`` stays 0 and is warned about."""
     what = f"graph input {info.name!r}"
     if not info.type.HasField("tensor_type"):
         raise UnsupportedOpError(f"{what} is not a tensor (sequences and maps are not supported)")
@@ -71,8 +88,26 @@ def input_type(info: onnx.ValueInfoProto) -> TensorType:
         )
     dims: list[Dim] = []
     for axis, dim in enumerate(tensor.shape.dim):
-        if dim.HasField("dim_value"):
+        if dim.HasField("dim_value") and dim.dim_value >= 0:
+            if dim.dim_value == 0:
+                warnings.warn(
+                    f"{what} has dim_value 0 at axis {axis}: a zero-size axis (as onnxruntime "
+                    "reads it), so only empty arrays can be fed; if the exporter meant "
+                    "'unknown', give the axis a dim_param (a name) instead",
+                    OnnxImportWarning,
+                    stacklevel=2,
+                )
             dims.append(int(dim.dim_value))
+        elif dim.HasField("dim_value"):
+            label = f"{info.name}_dim{axis}"
+            warnings.warn(
+                f"{what} has the negative dim_value {dim.dim_value} at axis {axis}; read as "
+                f"unknown (as onnxruntime does): the symbol {symbol_name(label)}; to name it, "
+                "give the axis a dim_param instead",
+                OnnxImportWarning,
+                stacklevel=2,
+            )
+            dims.append(SymExpr.symbol(symbol_name(label)))
         else:
             label = dim.dim_param or f"{info.name}_dim{axis}"
             dims.append(SymExpr.symbol(symbol_name(label)))
@@ -109,10 +144,11 @@ class _Converter:
         self.env: dict[str, Operand] = {}
         initializers = {t.name for t in proto.initializer}
         for info in proto.input:
-            if info.name not in initializers:  # IR < 4 lists initializers as inputs too
+            if info.name not in initializers:
                 value = self.graph.add_input(info.name, input_type(info))
                 self.builder.add_symbol_sources(value)
                 self.env[info.name] = value
+        _warn_defaults(loaded, [i.name for i in proto.input if i.name in initializers])
 
     def run(self) -> Graph:
         proto = self.loaded.model.graph
@@ -189,6 +225,25 @@ class _Converter:
                 self.graph.rename(value, name)
             outputs.append(value)
         self.graph.outputs = outputs
+
+
+def _warn_defaults(loaded: LoadedOnnx, names: list[str]) -> None:
+    """Warn that graph inputs with an initializer are imported as constants (IR >= 4 only:
+    before version 4, ONNX required every initializer to be listed as an input)."""
+    if not names or loaded.model.ir_version < 4:
+        return
+    shown = ", ".join(repr(n) for n in names[:5])
+    if len(names) > 5:
+        shown += f" and {len(names) - 5} more"
+    warnings.warn(
+        f"{loaded.source}: {len(names)} graph input(s) also have an initializer, which ONNX "
+        f"treats as a default that a caller may override: {shown}; nanograph imports them as "
+        "constants holding the initializer (they cannot be fed), as onnxruntime's get_inputs() "
+        "also leaves them out; to feed one, remove its initializer from the model "
+        "(to silence this, remove the names from the graph inputs)",
+        OnnxImportWarning,
+        stacklevel=2,
+    )
 
 
 def _free_name(graph: Graph, name: str, keep: Value) -> bool:

@@ -12,6 +12,7 @@ checker exceptions never escape.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import onnx.inliner
 from google.protobuf.message import DecodeError
 
 from nanograph.frontend.onnx_import.external_data import load_external_data
+from nanograph.frontend.onnx_import.node_order import check_node_order
 from nanograph.ir.errors import OnnxLoadError
 
 MIN_OPSET = 13
@@ -86,12 +88,18 @@ def _opsets(model: onnx.ModelProto, source: str) -> dict[str, int]:
     }
     version = opsets.get("")
     if version is None:
-        raise OnnxLoadError(f"{source} imports no version of the default ONNX domain")
+        raise OnnxLoadError(
+            f"{source} imports no version of the default ONNX domain",
+            hint="add an opset_import for domain '' (e.g. onnx.helper.make_opsetid('', 17))",
+        )
     # Below MIN_OPSET a model still imports when every op it uses is at a schema version
     # a converter handles (And is the same at opset 7 and 13); the per-node check in
     # ``unsupported`` names each op whose version is not handled, with the fix.
     if version < 1:
-        raise OnnxLoadError(f"{source} declares the invalid ONNX opset {version}")
+        raise OnnxLoadError(
+            f"{source} declares the invalid ONNX opset {version}",
+            hint=f"declare an opset from {MIN_OPSET} to {MAX_OPSET} for domain ''",
+        )
     if version > MAX_OPSET:
         raise OnnxLoadError(
             f"{source} uses ONNX opset {version}, newer than nanograph knows ({MAX_OPSET})",
@@ -100,13 +108,29 @@ def _opsets(model: onnx.ModelProto, source: str) -> dict[str, int]:
     return opsets
 
 
+_CONTEXT = re.compile(r"\s*==> Context:.*?Name: (\S*) OpType: (\S+).*", re.DOTALL)
+
+
 def _check(model: onnx.ModelProto, source: str) -> None:
+    """``onnx.checker``, after ``check_node_order`` (which names the node where the checker
+    does not); the checker's message is kept whole, on one line, its node as ``loc``."""
+    check_node_order(model.graph, source)
     try:
         onnx.checker.check_model(model)
     except (onnx.checker.ValidationError, ValueError, RuntimeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        text = str(err).strip() or type(err).__name__
+        loc = ""
+        context = _CONTEXT.search(text)
+        if context is not None:
+            name, op_type = context.groups()
+            loc = name or f"a {op_type} node"
+            text = text[: context.start()]
+        text = " ".join(text.split())
+        if len(text) > 600:
+            text = text[:600] + " ..."
         raise OnnxLoadError(
-            f"{source} is not a valid ONNX model: {first}",
+            f"{source} is not a valid ONNX model: {text}",
+            loc=loc,
             hint="onnx.checker.check_model reports this; fix the exporter or the model",
         ) from None
 
@@ -121,7 +145,11 @@ def load_onnx(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> Loaded
     elif isinstance(model, (bytes, bytearray, memoryview)):
         source = "the ONNX bytes"
         if not model:
-            raise OnnxLoadError("the ONNX bytes are empty")
+            raise OnnxLoadError(
+                "the ONNX bytes are empty (0 bytes)",
+                hint="pass the whole file's contents (open(path, 'rb').read()) or its path; "
+                "check that the file was written completely",
+            )
         proto = _parse(bytes(model), source)
     elif isinstance(model, (str, os.PathLike)):
         path = Path(model)

@@ -38,9 +38,16 @@ def convert_constant(b: Builder, node: OnnxNode) -> Sequence[Operand | None]:
         if node.has_attr(name):
             return one(b.const(np.asarray(node.attr(name), dtype=dtype)))
     given = [a.name for a in node.proto.attribute]
+    forms = ", ".join(_VALUE_FORMS)
+    if not given:
+        raise node.refuse(
+            "has no value attribute, so it defines no tensor",
+            hint=f"a Constant needs exactly one of {forms}; fix the exporter",
+        )
     raise node.refuse(
-        f"a constant given as {', '.join(given) or 'nothing'} is not supported "
-        "(nanograph has no string tensors)"
+        f"a constant given as {', '.join(given)} is not supported "
+        "(nanograph has no string tensors)",
+        hint=f"give it as one of {forms}, or compute strings outside the model",
     )
 
 

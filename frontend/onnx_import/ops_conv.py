@@ -108,7 +108,12 @@ def convert_conv(b: Builder, node: OnnxNode) -> Sequence[Operand | None]:
     w_kernel = w.type.shape[2:]
     kernel = node.attr("kernel_shape", list(w_kernel))
     if any(not isinstance(k, int) for k in kernel) or tuple(kernel) != tuple(w_kernel):
-        raise node.refuse(f"kernel_shape {kernel} does not match the weight {w.type}")
+        raise node.refuse(
+            f"kernel_shape {kernel} does not match the weight {w.type} (ONNX requires "
+            f"kernel_shape to equal the weight's spatial dims {list(w_kernel)})",
+            hint="the model is inconsistent: fix the exporter, or drop kernel_shape "
+            "(it is then read from the weight)",
+        )
     window = _window(node, x, kernel)
     del window["kernel"]
     inputs = [_lift(b, x, n), _lift(b, w, n)] + ([bias] if bias is not None else [])

@@ -137,12 +137,23 @@ def window_out_dim(
 
     ``floor((size + pads - dilation*(kernel-1) - 1) / stride) + 1``; with
     ``ceil_mode`` the ceiling, dropping a last window that would start in the
-    end padding (PyTorch). Static sizes must give at least one window.
+    end padding (PyTorch). Static sizes must give at least one window; stride,
+    dilation and a static kernel must be >= 1 and pads >= 0 (else ``ShapeError``
+    saying which to change).
     """
     if stride < 1 or dilation < 1 or min(pads) < 0:
+        fixes = [f"stride {stride} to 1 or more"] if stride < 1 else []
+        fixes += [f"dilation {dilation} to 1 or more"] if dilation < 1 else []
+        fixes += [f"pads {pads} to 0 or more"] if min(pads) < 0 else []
         raise ShapeError(
             f"{what}: strides and dilations must be >= 1 and pads >= 0, "
-            f"got stride {stride}, dilation {dilation}, pads {pads}"
+            f"got stride {stride}, dilation {dilation}, pads {pads}",
+            hint=f"change {', '.join(fixes)} (to crop the input, slice it before the window op)",
+        )
+    if isinstance(kernel, int) and kernel < 1:
+        raise ShapeError(
+            f"{what}: the window (kernel) size must be >= 1, got {kernel}",
+            hint="give the kernel a size of 1 or more along each axis",
         )
     span = add(mul(dilation, sub_dim(kernel, 1)), 1)
     padded = add(size, pads[0] + pads[1])

@@ -136,7 +136,9 @@ def conv2d_infer(types: Sequence[TensorType], attrs: Attrs) -> list[TensorType]:
     o, cg, kh, kw = _conv_weight_dims(w, layout)
     c = x.shape[layout_axes(layout)[0]]
     if groups < 1:
-        raise AttributeValueError(f"groups must be >= 1, got {groups}")
+        raise AttributeValueError(
+            f"groups must be >= 1, got {groups}", hint="use groups=1 for a plain convolution"
+        )
     if mul(cg, groups) != c:
         raise ShapeError(
             f"x {x} has {c} channels but w {w} expects {cg}*groups = {mul(cg, groups)} "
