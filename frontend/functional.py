@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from nanograph.frontend import arguments
 from nanograph.frontend.tensor import Tensor
 from nanograph.frontend.tracer import _CURRENT, TraceError, current_tracer, user_location
-from nanograph.ir.dims import Dim, as_dim, mul
+from nanograph.ir.dims import Dim, SymExpr, as_dim, mul
 from nanograph.ir.errors import DTypeError, NanographError, ShapeError
 from nanograph.ir.graph import Value
 from nanograph.ir.types import DType
@@ -86,19 +87,6 @@ def emit_multi(op: str, *inputs: TensorLike, **attrs: Any) -> list[Tensor]:
 def as_tensor(x: TensorLike) -> Tensor:
     """A tensor for ``x``: tensors pass through; parameters, buffers, arrays become constants."""
     return x if isinstance(x, Tensor) else Tensor(_value(x, None))
-
-
-def _pair(v: int | Sequence[int], what: str) -> tuple[int, int]:
-    if isinstance(v, int):
-        return (v, v)
-    t = tuple(v)
-    if len(t) != 2:
-        raise TraceError(
-            f"{what} must be an int or a pair, got {v!r}",
-            loc=user_location(),
-            hint=f"give {what} as n or (n_height, n_width)",
-        )
-    return (int(t[0]), int(t[1]))
 
 
 # elementwise ------------------------------------------------------------------------
@@ -219,16 +207,30 @@ def conv2d(
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
 ) -> Tensor:
-    ph, pw = _pair(padding, "padding")
+    ph, pw = arguments.pair("F.conv2d", "padding", padding, 0)
     inputs = [x, weight] if bias is None else [x, weight, bias]
     return emit(
         "conv2d",
         *inputs,
-        strides=_pair(stride, "stride"),
+        strides=arguments.pair("F.conv2d", "stride", stride, 1),
         pads=(ph, pw, ph, pw),
-        dilations=_pair(dilation, "dilation"),
-        groups=groups,
+        dilations=arguments.pair("F.conv2d", "dilation", dilation, 1),
+        groups=arguments.whole("F.conv2d", "groups", groups),
     )
+
+
+Pair = tuple[int, int]
+
+
+def pool_window(
+    owner: str, kernel_size: object, stride: object, padding: object
+) -> tuple[Pair, Pair, Pair]:
+    """A pool's checked (kernel, strides, padding); the stride defaults to the kernel."""
+    k = arguments.pair(owner, "kernel_size", kernel_size, 1)
+    strides = k if stride is None else arguments.pair(owner, "stride", stride, 1)
+    pads = arguments.pair(owner, "padding", padding, 0)
+    arguments.pool_padding(owner, pads, k)
+    return k, strides, pads
 
 
 def max_pool2d(
@@ -239,15 +241,14 @@ def max_pool2d(
     dilation: int | Sequence[int] = 1,
     ceil_mode: bool = False,
 ) -> Tensor:
-    k = _pair(kernel_size, "kernel_size")
-    ph, pw = _pair(padding, "padding")
+    k, strides, (ph, pw) = pool_window("F.max_pool2d", kernel_size, stride, padding)
     return emit(
         "max_pool2d",
         x,
         kernel=k,
-        strides=k if stride is None else _pair(stride, "stride"),
+        strides=strides,
         pads=(ph, pw, ph, pw),
-        dilations=_pair(dilation, "dilation"),
+        dilations=arguments.pair("F.max_pool2d", "dilation", dilation, 1),
         ceil_mode=ceil_mode,
     )
 
@@ -260,13 +261,12 @@ def avg_pool2d(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
 ) -> Tensor:
-    k = _pair(kernel_size, "kernel_size")
-    ph, pw = _pair(padding, "padding")
+    k, strides, (ph, pw) = pool_window("F.avg_pool2d", kernel_size, stride, padding)
     return emit(
         "avg_pool2d",
         x,
         kernel=k,
-        strides=k if stride is None else _pair(stride, "stride"),
+        strides=strides,
         pads=(ph, pw, ph, pw),
         ceil_mode=ceil_mode,
         count_include_pad=count_include_pad,
@@ -286,6 +286,7 @@ def batch_norm(
     bias: TensorLike,
     eps: float = 1e-5,
 ) -> Tensor:
+    eps = arguments.real("F.batch_norm", "eps", eps, 0.0)
     return emit("batch_norm", x, weight, bias, running_mean, running_var, epsilon=eps)
 
 
@@ -296,7 +297,10 @@ def layer_norm(
     bias: TensorLike | None = None,
     eps: float = 1e-5,
 ) -> Tensor:
-    n = 1 if isinstance(normalized_shape, int) else len(tuple(normalized_shape))
+    """Normalize over x's trailing dims, which must equal ``normalized_shape`` (PyTorch's rule;
+    symbolic dims compare as the IR compares them), then ``* weight + bias``."""
+    n = len(_normalized_shape(x, normalized_shape))
+    eps = arguments.real("F.layer_norm", "eps", eps, 0.0)
     inputs = [x] + [t for t in (weight, bias) if t is not None]
     if weight is None and bias is not None:
         raise TraceError(
@@ -307,8 +311,44 @@ def layer_norm(
     return emit("layer_norm", *inputs, axis=-n, epsilon=eps)
 
 
+def _normalized_shape(x: Tensor, normalized_shape: object) -> tuple[Dim, ...]:
+    """``normalized_shape`` as dims, which must be exactly x's trailing dims (as in PyTorch)."""
+    single = isinstance(normalized_shape, (int, np.integer, SymExpr))
+    items = (normalized_shape,) if single else normalized_shape
+    if not isinstance(items, Sequence) or isinstance(items, str):
+        items = (arguments.whole("F.layer_norm", "normalized_shape", normalized_shape),)
+    shape = tuple(
+        d if isinstance(d, SymExpr) else arguments.whole("F.layer_norm", "normalized_shape", d)
+        for d in items
+    )
+    shown = "[" + ",".join(str(d) for d in shape) + "]"
+    if not shape:
+        raise ShapeError(
+            f"layer_norm: normalized_shape is empty (x is {x.value.type}); it must name at "
+            "least one trailing dim",
+            loc=user_location(),
+            hint="give the trailing dims to normalize over, e.g. x.shape[-1:] "
+            "(PyTorch refuses an empty normalized_shape too)",
+        )
+    trailing = tuple(x.shape[-len(shape) :]) if len(shape) <= x.ndim else None
+    if trailing != shape:
+        got = (
+            f"its last {len(shape)} dim(s) are [{','.join(str(d) for d in trailing)}]"
+            if trailing is not None
+            else f"x has only {x.ndim} dims"
+        )
+        raise ShapeError(
+            f"layer_norm: normalized_shape {shown} does not match x {x.value.type}: {got}",
+            loc=user_location(),
+            hint=f"normalized_shape must equal x's trailing dims (PyTorch: expected input "
+            f"with shape [*, {shown[1:-1].replace(',', ', ')}]); to normalize the last k dims "
+            "of x pass x.shape[-k:]",
+        )
+    return shape
+
+
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
-    return emit("softmax", x, axis=dim)
+    return emit("softmax", x, axis=arguments.axis("F.softmax", "dim", dim))
 
 
 def embedding(ids: Tensor, weight: TensorLike) -> Tensor:
@@ -317,30 +357,32 @@ def embedding(ids: Tensor, weight: TensorLike) -> Tensor:
 
 
 # reductions -------------------------------------------------------------------------
-def _axes(dim: int | Sequence[int] | None) -> tuple[int, ...] | None:
+def _reduced(op: str, dim: int | Sequence[int] | None) -> tuple[int, ...] | None:
+    """The IR's ``axes`` for a reduction's ``dim``: None reduces every axis, and so does an
+    empty ``dim=()``, as in PyTorch 2.x (``torch.mean(x, dim=())`` is the mean of all)."""
     if dim is None:
         return None
-    return (dim,) if isinstance(dim, int) else tuple(dim)
+    return arguments.axes(f"F.{op}", "dim", dim) or None
 
 
 def sum(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-    return emit("reduce_sum", x, axes=_axes(dim), keepdims=keepdim)
+    return emit("reduce_sum", x, axes=_reduced("sum", dim), keepdims=keepdim)
 
 
 def mean(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-    return emit("reduce_mean", x, axes=_axes(dim), keepdims=keepdim)
+    return emit("reduce_mean", x, axes=_reduced("mean", dim), keepdims=keepdim)
 
 
 def amax(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-    return emit("reduce_max", x, axes=_axes(dim), keepdims=keepdim)
+    return emit("reduce_max", x, axes=_reduced("amax", dim), keepdims=keepdim)
 
 
 def amin(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-    return emit("reduce_min", x, axes=_axes(dim), keepdims=keepdim)
+    return emit("reduce_min", x, axes=_reduced("amin", dim), keepdims=keepdim)
 
 
 def argmax(x: Tensor, dim: int = -1, keepdim: bool = False) -> Tensor:
-    return emit("argmax", x, axis=dim, keepdims=keepdim)
+    return emit("argmax", x, axis=arguments.axis("F.argmax", "dim", dim), keepdims=keepdim)
 
 
 # shapes -----------------------------------------------------------------------------
@@ -365,10 +407,11 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
 
 def permute(x: Tensor, *dims: Any) -> Tensor:
     perm = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
-    return emit("transpose", x, perm=perm)
+    return emit("transpose", x, perm=arguments.axes("F.permute", "dims", perm))
 
 
 def _axis(dim: int, x: Tensor, op: str) -> int:
+    dim = arguments.axis(f"F.{op}", "dim", dim)
     rank = x.ndim
     if not -rank <= dim < rank:
         raise ShapeError(
@@ -396,7 +439,7 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
-    return emit("unsqueeze", x, axes=(dim,))
+    return emit("unsqueeze", x, axes=(arguments.axis("F.unsqueeze", "dim", dim),))
 
 
 def squeeze(x: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
@@ -404,11 +447,12 @@ def squeeze(x: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
     if dim is None:
         axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
         return emit("squeeze", x, axes=axes) if axes else x
-    return emit("squeeze", x, axes=_axes(dim))
+    given = arguments.axes("F.squeeze", "dim", dim)
+    return emit("squeeze", x, axes=given) if given else x  # dim=() squeezes nothing (PyTorch)
 
 
 def cat(tensors: Sequence[TensorLike], dim: int = 0) -> Tensor:
-    return emit("concat", *tensors, axis=dim)
+    return emit("concat", *tensors, axis=arguments.axis("F.cat", "dim", dim))
 
 
 def split(x: Tensor, split_size: int | Sequence[int], dim: int = 0) -> list[Tensor]:

@@ -14,14 +14,53 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nanograph.ir.dims import Dim, as_dim, substitute
-from nanograph.ir.errors import InputError
+from nanograph.frontend.tracer import user_location
+from nanograph.ir.dims import Dim, SymExpr, parse_dim, substitute
+from nanograph.ir.errors import InputError, NanographError, ShapeError
 from nanograph.ir.types import DType, TensorType
+
+
+def _input_dim(name: str, axis: int, d: object) -> Dim:
+    """One dim of an input: an int >= 1, a symbol name (``"N"``) or an expression of them."""
+    hint = 'give each dim as an int >= 1 or a symbol name such as "N" (a size chosen at run time)'
+    if isinstance(d, SymExpr):
+        return d
+    if isinstance(d, str):
+        try:
+            return parse_dim(d)
+        except NanographError as err:
+            raise ShapeError(
+                f"input {name!r}: dim {axis} {d!r} is not a symbol or a dim expression "
+                f"({err.message})",
+                loc=user_location(),
+                hint=hint,
+            ) from None
+    is_int = isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_))
+    if is_int and d >= 1:  # type: ignore[operator]
+        return int(d)  # type: ignore[call-overload]
+    what = "must be at least 1" if is_int else f"is a {type(d).__name__}, not an int"
+    raise ShapeError(
+        f"input {name!r}: dim {axis} is {d!r}, which {what}", loc=user_location(), hint=hint
+    )
+
+
+def _input_shape(name: str, shape: object) -> tuple[Dim, ...]:
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, Iterable):
+        raise ShapeError(
+            f"input {name!r}: shape {shape!r} is not a tuple of dims",
+            loc=user_location(),
+            hint='give the shape as a tuple, e.g. ("N", 4), not a string',
+        )
+    return tuple(_input_dim(name, axis, d) for axis, d in enumerate(shape))
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One model input: ``name``, ``shape`` (ints or symbols), ``dtype``, value range."""
+    """One model input: ``name``, ``shape`` (ints or symbols), ``dtype``, value range.
+
+    Checked when written: a non-empty name, dims that are ints >= 1 or symbol names
+    (or expressions of them), a supported dtype, and a value range for integer inputs.
+    """
 
     name: str
     shape: tuple[Dim, ...]
@@ -35,14 +74,28 @@ class InputSpec:
         dtype: object = "f32",
         value_range: tuple[float, float] | None = None,
     ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(
+                f"an input's name must be a non-empty str, got {name!r}",
+                loc=user_location(),
+                hint='name each input, e.g. ng.InputSpec("x", ("N", 4)); the name is how '
+                "inputs are fed at run time",
+            )
         object.__setattr__(self, "name", name)
-        object.__setattr__(self, "shape", tuple(as_dim(d) for d in shape))
-        object.__setattr__(self, "dtype", DType.parse(dtype))
+        object.__setattr__(self, "shape", _input_shape(name, shape))
+        try:
+            object.__setattr__(self, "dtype", DType.parse(dtype))
+        except NanographError as err:
+            raise type(err)(
+                f"input {name!r}: {err.message}", loc=user_location(), hint=err.hint
+            ) from None
         object.__setattr__(self, "value_range", value_range)
         if self.dtype.is_int and value_range is None:
             raise InputError(
-                f"input {name!r} is {self.dtype}: give value_range=(low, high) so that "
-                "example inputs are valid (e.g. token ids below the vocabulary size)"
+                f"input {name!r} is {self.dtype} and has no value_range",
+                loc=user_location(),
+                hint="give value_range=(low, high) so that example inputs are valid "
+                "(e.g. token ids below the vocabulary size)",
             )
 
     @property
@@ -88,6 +141,14 @@ class ModelSpec(Sequence[InputSpec]):
     def __init__(self, inputs: Iterable[InputSpec], example_dims: Mapping[str, int] | None = None):
         object.__setattr__(self, "inputs", tuple(inputs))
         object.__setattr__(self, "example_dims", dict(example_dims or {}))
+        names = [spec.name for spec in self.inputs]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise InputError(
+                f"input name {', '.join(map(repr, twice))} is given to more than one input",
+                loc=user_location(),
+                hint="give every InputSpec its own name (inputs are fed by name)",
+            )
 
     def __getitem__(self, index: int) -> InputSpec:  # type: ignore[override]
         return self.inputs[index]

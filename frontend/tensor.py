@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from nanograph.ir.dims import Dim
+from nanograph.ir.errors import TraceError
 from nanograph.ir.graph import Value
 from nanograph.ir.types import DType
 
@@ -55,6 +56,53 @@ class Tensor:
             loc=user_location(),
             hint="data-dependent Python control flow cannot be traced; select with "
             "F.where(condition, a, b), or branch on shapes (x.shape), which are known",
+        )
+
+    def _no_value(self, asked: str) -> TraceError:
+        """The error for asking a traced tensor for a concrete Python value (``asked``)."""
+        from nanograph.frontend.tracer import user_location
+
+        return TraceError(
+            f"{asked} on {self!r}: a traced tensor holds no numbers; its values are only "
+            "known when the compiled graph runs",
+            loc=user_location(),
+            hint="keep computing with tensor ops (x.sum(), F.where, ...) and return the "
+            "tensor; use x.shape for sizes; to get numbers, run the traced graph: "
+            "ng.compile(graph)(x=array)",
+        )
+
+    def __float__(self) -> float:
+        raise self._no_value("float()")
+
+    def __int__(self) -> int:
+        raise self._no_value("int()")
+
+    def __index__(self) -> int:
+        raise self._no_value("using it as a Python int (an index, range(), ...)")
+
+    def __complex__(self) -> complex:
+        raise self._no_value("complex()")
+
+    def item(self) -> Any:
+        raise self._no_value(".item()")
+
+    def tolist(self) -> Any:
+        raise self._no_value(".tolist()")
+
+    def numpy(self) -> Any:
+        raise self._no_value(".numpy()")
+
+    def __len__(self) -> int:
+        """Refused, even for a static first dim: a Python length would make NumPy treat a
+        tensor as a sequence and split ``np.exp(x)`` into one node per element."""
+        from nanograph.frontend.tracer import user_location
+
+        first = f"its first dim is {self.shape[0]}" if self.ndim else "it is a scalar"
+        raise TraceError(
+            f"len() of {self!r}: {first}; traced tensors have no Python length",
+            loc=user_location(),
+            hint="use x.shape[0] (an int, or a symbolic dim that works in reshape, "
+            "arange and slicing)",
         )
 
     # arithmetic -------------------------------------------------------------------

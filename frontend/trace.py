@@ -21,7 +21,7 @@ from typing import Any
 from nanograph.frontend.nn.module import Module
 from nanograph.frontend.spec import as_model_spec
 from nanograph.frontend.tensor import Tensor
-from nanograph.frontend.tracer import TraceError, Tracer
+from nanograph.frontend.tracer import TraceError, Tracer, user_location
 from nanograph.ir.dims import SymExpr
 from nanograph.ir.graph import Graph, Value
 
@@ -142,6 +142,31 @@ def _give_name(graph: Graph, value: Value, key: str, model: Callable[..., Any]) 
     graph.rename(value, key)
 
 
+def _def_location(fn: Callable[..., Any]) -> str:
+    """``file:line`` of ``fn``'s ``def``, or ``""``."""
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    return f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}" if code else ""
+
+
+def _check_arity(model: Callable[..., Any], names: list[str]) -> None:
+    """The model takes one positional argument per input spec (else a TraceError, not Python's
+    TypeError from inside the call)."""
+    fn = model.forward if isinstance(model, Module) else model
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # not introspectable (a builtin): let the call itself decide
+    try:
+        signature.bind(*names)
+    except TypeError as err:
+        raise TraceError(
+            f"the model's forward{signature} cannot take the {len(names)} input(s) "
+            f"{', '.join(names) or '(none)'}: {err}",
+            loc=_def_location(fn) or user_location(),
+            hint="give one InputSpec per argument of forward(), in order",
+        ) from None
+
+
 def trace(model: Callable[..., Any], *specs: Any, name: str | None = None) -> Graph:
     """Trace ``model`` on symbolic inputs described by ``specs`` into a verified Graph.
 
@@ -154,6 +179,7 @@ def trace(model: Callable[..., Any], *specs: Any, name: str | None = None) -> Gr
     )
     graph = Graph(graph_name)
     arrays, paths = _named_arrays(model)
+    _check_arity(model, [s.name for s in spec])
     inputs = [Tensor(graph.add_input(s.name, s.type)) for s in spec]
     with Tracer(graph, arrays, paths):
         result = model(*inputs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nanograph.frontend import arguments
 from nanograph.frontend import functional as F
 from nanograph.frontend.nn.module import Module
 from nanograph.frontend.tensor import Tensor
@@ -46,7 +47,7 @@ class Tanh(Module):
 class Softmax(Module):
     def __init__(self, dim: int = -1) -> None:
         super().__init__()
-        self.dim = dim
+        self.dim = arguments.axis("Softmax", "dim", dim)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.softmax(x, self.dim)

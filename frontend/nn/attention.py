@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from nanograph.frontend import arguments
 from nanograph.frontend import functional as F
 from nanograph.frontend.nn.linear import Linear
 from nanograph.frontend.nn.module import Module
@@ -62,6 +63,8 @@ class MultiHeadAttention(Module):
         window: int | None = None,
     ) -> None:
         super().__init__()
+        embed_dim = arguments.whole("MultiHeadAttention", "embed_dim", embed_dim)
+        num_heads = arguments.whole("MultiHeadAttention", "num_heads", num_heads)
         if embed_dim % num_heads:
             raise AttributeValueError(
                 f"MultiHeadAttention: embed_dim={embed_dim} is not divisible by "
@@ -69,9 +72,9 @@ class MultiHeadAttention(Module):
                 loc=user_location(),
                 hint="choose num_heads dividing embed_dim",
             )
-        if window is not None and window < 0:
+        if window is not None and not (arguments.is_int(window) and window >= 0):
             raise AttributeValueError(
-                f"MultiHeadAttention: window={window} must be >= 0",
+                f"MultiHeadAttention: window={window!r} must be an int >= 0",
                 loc=user_location(),
                 hint="window=w lets query i see keys j with |i - j| <= w; use None for no band",
             )

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from nanograph.frontend import arguments
 from nanograph.frontend import functional as F
 from nanograph.frontend.nn import init
 from nanograph.frontend.nn.module import Module, Parameter
 from nanograph.frontend.tensor import Tensor
 from nanograph.frontend.tracer import user_location
 from nanograph.ir.errors import AttributeValueError
-
-
-def _pair(v: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(v, int):
-        return (v, v)
-    a, b = v
-    return (int(a), int(b))
 
 
 class Conv2d(Module):
@@ -32,6 +26,9 @@ class Conv2d(Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
+        in_channels = arguments.whole("Conv2d", "in_channels", in_channels)
+        out_channels = arguments.whole("Conv2d", "out_channels", out_channels)
+        groups = arguments.whole("Conv2d", "groups", groups)
         if in_channels % groups or out_channels % groups:
             raise AttributeValueError(
                 f"Conv2d: in_channels={in_channels} and out_channels={out_channels} "
@@ -41,8 +38,10 @@ class Conv2d(Module):
                 "a depthwise convolution)",
             )
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding, self.dilation = _pair(padding), _pair(dilation)
+        self.kernel_size = arguments.pair("Conv2d", "kernel_size", kernel_size, 1)
+        self.stride = arguments.pair("Conv2d", "stride", stride, 1)
+        self.padding = arguments.pair("Conv2d", "padding", padding, 0)
+        self.dilation = arguments.pair("Conv2d", "dilation", dilation, 1)
         kh, kw = self.kernel_size
         fan_in = in_channels // groups * kh * kw
         self.weight = Parameter(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nanograph.frontend import arguments
 from nanograph.frontend import functional as F
 from nanograph.frontend.nn import init
 from nanograph.frontend.nn.module import Module, Parameter
@@ -11,8 +12,9 @@ from nanograph.frontend.tensor import Tensor
 class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int) -> None:
         super().__init__()
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.weight = Parameter(init.normal((num_embeddings, embedding_dim), 1.0))
+        self.num_embeddings = arguments.whole("Embedding", "num_embeddings", num_embeddings)
+        self.embedding_dim = arguments.whole("Embedding", "embedding_dim", embedding_dim)
+        self.weight = Parameter(init.normal((self.num_embeddings, self.embedding_dim), 1.0))
 
     def forward(self, ids: Tensor) -> Tensor:
         return F.embedding(ids, self.weight)

@@ -6,9 +6,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from nanograph.frontend import arguments
 from nanograph.frontend import functional as F
 from nanograph.frontend.nn.module import Module, Parameter
 from nanograph.frontend.tensor import Tensor
+from nanograph.frontend.tracer import user_location
+from nanograph.ir.errors import AttributeValueError
 
 
 class BatchNorm2d(Module):
@@ -19,7 +22,8 @@ class BatchNorm2d(Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
         super().__init__()
-        self.num_features, self.eps = num_features, eps
+        self.num_features = arguments.whole("BatchNorm2d", "num_features", num_features)
+        self.eps = arguments.real("BatchNorm2d", "eps", eps, 0.0)
         self.weight = Parameter(np.ones(num_features, np.float32))
         self.bias = Parameter(np.zeros(num_features, np.float32))
         self.register_buffer("running_mean", np.zeros(num_features, np.float32))
@@ -35,7 +39,7 @@ class BatchNorm2d(Module):
 
 
 class LayerNorm(Module):
-    """Normalizes over the last ``len(normalized_shape)`` dims."""
+    """Normalizes over x's trailing dims, which must equal ``normalized_shape`` (as in PyTorch)."""
 
     def __init__(
         self,
@@ -45,10 +49,20 @@ class LayerNorm(Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        shape = (
-            (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        given: tuple[object, ...] = (
+            tuple(normalized_shape)
+            if isinstance(normalized_shape, (tuple, list))
+            else (normalized_shape,)
         )
-        self.normalized_shape, self.eps = shape, eps
+        shape = tuple(arguments.whole("LayerNorm", "normalized_shape", d) for d in given)
+        if not shape:
+            raise AttributeValueError(
+                "LayerNorm: normalized_shape=() is empty",
+                loc=user_location(),
+                hint="give the trailing dims to normalize over, e.g. LayerNorm(d_model)",
+            )
+        self.normalized_shape = shape
+        self.eps = arguments.real("LayerNorm", "eps", eps, 0.0)
         self.weight = Parameter(np.ones(shape, np.float32)) if elementwise_affine else None
         self.bias = Parameter(np.zeros(shape, np.float32)) if elementwise_affine and bias else None
 

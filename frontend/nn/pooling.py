@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from nanograph.frontend import arguments
 from nanograph.frontend import functional as F
 from nanograph.frontend.nn.module import Module
 from nanograph.frontend.tensor import Tensor
@@ -21,8 +22,10 @@ class MaxPool2d(Module):
         ceil_mode: bool = False,
     ) -> None:
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.dilation, self.ceil_mode = dilation, ceil_mode
+        window = F.pool_window("MaxPool2d", kernel_size, stride, padding)
+        self.kernel_size, self.stride, self.padding = window
+        self.dilation = arguments.pair("MaxPool2d", "dilation", dilation, 1)
+        self.ceil_mode = ceil_mode
 
     def forward(self, x: Tensor) -> Tensor:
         return F.max_pool2d(
@@ -40,7 +43,8 @@ class AvgPool2d(Module):
         count_include_pad: bool = True,
     ) -> None:
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        window = F.pool_window("AvgPool2d", kernel_size, stride, padding)
+        self.kernel_size, self.stride, self.padding = window
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
     def forward(self, x: Tensor) -> Tensor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nanograph.frontend import arguments
 from nanograph.frontend import functional as F
 from nanograph.frontend.nn import init
 from nanograph.frontend.nn.module import Module, Parameter
@@ -52,7 +53,8 @@ class SinusoidalPositionalEncoding(Module):
 
     def __init__(self, d_model: int, max_len: int = 512) -> None:
         super().__init__()
-        self.max_len = max_len
+        self.max_len = arguments.whole("SinusoidalPositionalEncoding", "max_len", max_len)
+        d_model = arguments.whole("SinusoidalPositionalEncoding", "d_model", d_model)
         self.register_buffer("pe", sinusoidal_table(max_len, d_model), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -62,7 +64,8 @@ class SinusoidalPositionalEncoding(Module):
 class LearnedPositionalEncoding(Module):
     def __init__(self, max_len: int, d_model: int) -> None:
         super().__init__()
-        self.max_len = max_len
+        self.max_len = arguments.whole("LearnedPositionalEncoding", "max_len", max_len)
+        d_model = arguments.whole("LearnedPositionalEncoding", "d_model", d_model)
         self.weight = Parameter(init.normal((max_len, d_model), 0.02))
 
     def forward(self, x: Tensor) -> Tensor:

@@ -10,6 +10,7 @@ directly (its packed ``in_proj_weight`` is split by ``MultiHeadAttention``).
 
 from __future__ import annotations
 
+from nanograph.frontend import arguments
 from nanograph.frontend import functional as F
 from nanograph.frontend.nn.attention import MultiHeadAttention
 from nanograph.frontend.nn.linear import Linear
@@ -51,6 +52,11 @@ class TransformerEncoderLayer(Module):
                 loc=user_location(),
                 hint=f"use one of {', '.join(_ACTIVATIONS)}",
             )
+        dim_feedforward = arguments.whole(
+            "TransformerEncoderLayer", "dim_feedforward", dim_feedforward
+        )
+        arguments.real("TransformerEncoderLayer", "dropout", dropout, 0.0, 1.0)
+        arguments.real("TransformerEncoderLayer", "layer_norm_eps", layer_norm_eps, 0.0)
         self.activation, self.norm_first = activation, norm_first
         self.self_attn = MultiHeadAttention(d_model, nhead, bias, causal=causal, window=window)
         self.linear1 = Linear(d_model, dim_feedforward, bias)
