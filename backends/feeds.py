@@ -12,7 +12,12 @@ backend. Its contract:
   non-contiguous array (copied to C order). Python lists and scalars have no
   dtype of their own, so their same-kind cast is silent. Anything else (ints
   for a float input, floats for an int input, strings, objects, integers that
-  do not fit) is refused.
+  do not fit) is refused, and so are finite floats that a narrowing cast
+  (float64 to f32, f32 to f16) would turn into inf; the range check runs only
+  when such a cast happens, and no NumPy overflow warning escapes.
+- Masked arrays (``numpy.ma``) are refused (their mask would be ignored: fill
+  them with ``.filled(value)``); other ndarray subclasses (``np.matrix``) are
+  run as plain ndarray views of the same data.
 - Shapes: ranks and int dims must match; each symbol takes its value from the
   first axis that is just that symbol and must agree everywhere else; compound
   dims (``S+1``, ``N*H``) are checked after binding, or solve for the one
@@ -51,11 +56,13 @@ def bind_inputs(
     arrays: dict[str, np.ndarray] = {}
     converted: list[str] = []
     problems: list[str] = []
+    hints: list[str] = []
     for value in graph.inputs:
         try:
             array, note = coerce_array(value.name, value.type.dtype, feeds[value.name])
         except InputError as err:
             problems.append(err.message)
+            hints += [err.hint] if err.hint else []
             continue
         arrays[value.name] = array
         if note:
@@ -69,7 +76,9 @@ def bind_inputs(
         lines = "\n".join(f"  - {p}" for p in problems)
         raise InputError(
             f"inputs do not match graph {graph.name}({signature(graph)}):\n{lines}",
-            hint="feed arrays of these types; each symbol (N, S, ...) must have one value",
+            hint="; ".join(
+                [*hints, "feed arrays of these types; each symbol (N, S, ...) must have one value"]
+            ),
         )
     if converted:
         warnings.warn(
@@ -108,9 +117,17 @@ def coerce_array(name: str, dtype: DType, raw: Any) -> tuple[np.ndarray, str]:
 
     Raises ``InputError`` when the conversion is not a same-kind one (see module docstring).
     """
+    if isinstance(raw, np.ma.MaskedArray):
+        raise InputError(
+            f"{name}: got a masked array (numpy.ma); nanograph runs on plain arrays and "
+            "would ignore or misread its mask",
+            hint=f"fill the masked entries first: {name}.filled(value), e.g. .filled(0)",
+        )
     is_array = isinstance(raw, np.ndarray)
     try:
-        array = raw if is_array else np.asarray(raw)
+        # a subclass (np.matrix) becomes a plain ndarray view: kernels assume ndarray semantics
+        array = raw.view(np.ndarray) if is_array and type(raw) is not np.ndarray else raw
+        array = array if is_array else np.asarray(raw)
     except (TypeError, ValueError) as err:
         raise InputError(f"{name}: cannot make an array of {type(raw).__name__}: {err}") from None
     target = dtype.numpy
@@ -124,10 +141,39 @@ def coerce_array(name: str, dtype: DType, raw: Any) -> tuple[np.ndarray, str]:
             f"(cast it first: .astype(np.{target}))"
         )
     # np.asarray(order="C"), not np.ascontiguousarray: that one turns 0-d arrays into 1-d
-    cast = np.asarray(array.astype(target, casting="same_kind"), order="C")
+    with np.errstate(over="ignore"):  # overflow is checked below and refused, not warned
+        cast = np.asarray(array.astype(target, casting="same_kind"), order="C")
     if target.kind in "iu" and not np.array_equal(cast, array):
         raise InputError(f"{name}: {array.dtype} values do not fit in {dtype}")
+    if target.kind == "f" and target.itemsize < array.dtype.itemsize:
+        _check_float_range(name, dtype, array, cast)
     return cast, (f"{name}: {array.dtype} -> {dtype}" if is_array else "")
+
+
+def _check_float_range(name: str, dtype: DType, array: np.ndarray, cast: np.ndarray) -> None:
+    """``InputError`` if narrowing ``array`` to ``cast`` turned finite values into +-inf.
+
+    Inf and NaN given as such stay what they are (they propagate as in NumPy);
+    only finite values beyond the target's range are refused, since the cast
+    would silently make them infinite.
+    """
+    overflowed = np.isinf(cast)
+    if not overflowed.any():
+        return
+    overflowed &= np.isfinite(array)
+    if not overflowed.any():
+        return
+    count = int(overflowed.sum())
+    largest = float(np.abs(array[overflowed]).max())
+    limit = float(np.finfo(dtype.numpy).max)
+    where = tuple(int(i) for i in np.argwhere(overflowed)[0])
+    raise InputError(
+        f"{name}: {count} finite {array.dtype} value(s) do not fit in {dtype} "
+        f"(largest |value| {largest:.6g} at index {list(where)}; {dtype} holds up to "
+        f"{limit:.6g}) and would become inf",
+        hint=f"scale {name} so that |value| <= {limit:.6g} ({dtype}'s largest), or clip it: "
+        f"np.clip({name}, -{limit:.6g}, {limit:.6g})",
+    )
 
 
 def _bare_symbol(dim: Dim) -> str | None:

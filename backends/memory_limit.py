@@ -110,14 +110,21 @@ def setting_from(value: object, source: str) -> Setting:
     return INHERIT if value is None else parse_limit(value, source)
 
 
-@functools.cache
-def default_limit() -> int:
-    """3/4 of the physical memory (``os.sysconf``), or of 8 GiB where it cannot be read."""
+def physical_memory() -> int | None:
+    """The machine's physical memory in bytes (``os.sysconf``, read at each call: it is
+    cheap, and only refusals and the cached ``default_limit`` ask), or None where it
+    cannot be read."""
     try:
         ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
-        ram = 0
-    return int((ram if ram > 0 else FALLBACK_RAM) * DEFAULT_FRACTION)
+        return None
+    return ram if ram > 0 else None
+
+
+@functools.cache
+def default_limit() -> int:
+    """3/4 of the physical memory (``os.sysconf``), or of 8 GiB where it cannot be read."""
+    return int((physical_memory() or FALLBACK_RAM) * DEFAULT_FRACTION)
 
 
 @functools.lru_cache(maxsize=8)
@@ -207,17 +214,36 @@ def check_memory(
         size = format_bytes(largest.nbytes)
         biggest = f"; the largest tensor is %{largest.name}: {largest.type} ({size}{made})"
         loc = f"{largest.loc} (%{largest.name} in graph {graph})" if largest.loc else loc
-    smaller = f"smaller dims or batch than {binding}" if binding else "smaller dims or batch"
-    need = suggest_limit(estimate.total)
     raise ResourceLimitError(
         f"out of memory limit: graph {graph}{at} needs at least {format_bytes(estimate.total)} "
         f"({estimate.total} bytes) for {estimate.what}, above the memory limit of "
         f"{format_bytes(limit)} ({limit} bytes, from {source}){biggest}; refused before "
         "allocating",
         loc=loc,
-        hint=f"use {smaller}, or raise the limit to at least {need} (--memory-limit {need}, "
-        f"{ENV_VAR}={need}, ng.compile(..., memory_limit='{need}') or "
-        f"ng.set_memory_limit('{need}'); 'none' lifts it)",
+        hint=refusal_hint(estimate.total, binding),
+    )
+
+
+def refusal_hint(need: int, binding: str) -> str:
+    """How to fix a run that needs ``need`` bytes at ``binding`` (``N=1, S=128``).
+
+    Within the machine's physical memory: smaller dims, or a limit that fits
+    the need. Beyond it no limit helps (the run would swap or be killed), so
+    only smaller dims are suggested, with the memory there is.
+    """
+    smaller = f"smaller dims or batch than {binding}" if binding else "smaller dims or batch"
+    ram = physical_memory()
+    if ram is not None and need > ram:
+        return (
+            f"use {smaller}: {format_bytes(need)} is more than this machine's "
+            f"{format_bytes(ram)} of physical memory, so raising the memory limit (--memory-limit) "
+            "would not make it fit"
+        )
+    suggested = suggest_limit(need)
+    return (
+        f"use {smaller}, or raise the limit to at least {suggested} (--memory-limit "
+        f"{suggested}, {ENV_VAR}={suggested}, ng.compile(..., memory_limit='{suggested}') or "
+        f"ng.set_memory_limit('{suggested}'); 'none' lifts it)"
     )
 
 
@@ -249,6 +275,8 @@ __all__ = [
     "limit_in_force",
     "memory_limit",
     "parse_limit",
+    "physical_memory",
+    "refusal_hint",
     "set_memory_limit",
     "setting_from",
 ]

@@ -205,7 +205,10 @@ class Compiled:
         merged = dict(feeds or {})
         twice = sorted(set(merged) & set(named))
         if twice:
-            raise InputError(f"input(s) {', '.join(twice)} given both in the dict and by keyword")
+            raise InputError(
+                f"input(s) {', '.join(twice)} given both in the dict and by keyword",
+                hint="give each input once: all in the dict, or all as keywords",
+            )
         merged.update(named)
         return merged
 

@@ -9,6 +9,11 @@ sets onnxruntime's intra-op threads for the ``ort-*`` backends; ``--memory-limit
 (``run``, ``bench``; ``none`` lifts it) sets the memory limit for the command, and for the
 ``bench`` worker processes through ``NANOGRAPH_MEMORY_LIMIT``. ``bench`` lives in
 ``nanograph.bench.command``; ``inspect``'s views in ``nanograph.inspection``.
+
+Bad arguments exit 2 from argparse with the reason: a ``--seed`` below 0, a
+``--dims`` value below 1 or above 2**63-1 (NumPy's largest index), a symbol
+given twice. A ``MemoryError`` that the memory limit let through (``--memory-limit
+none``) exits 2 as a ``ResourceLimitError`` naming the dims, never a traceback.
 """
 
 from __future__ import annotations
@@ -32,7 +37,12 @@ from rich.text import Text
 import nanograph as ng
 from nanograph.api import BACKENDS, LEVELS
 from nanograph.backends.atomic_write import atomic_write_many
-from nanograph.backends.memory_limit import ACCEPTED, ENV_VAR, parse_limit, set_memory_limit
+from nanograph.backends.memory_limit import (
+    ACCEPTED,
+    ENV_VAR,
+    parse_limit,
+    set_memory_limit,
+)
 from nanograph.bench.command import add_bench_parser
 from nanograph.inspection import (
     ALL,
@@ -44,7 +54,13 @@ from nanograph.inspection import (
     print_inspection,
 )
 from nanograph.inspection.memory import memory_html, memory_lines, memory_report
-from nanograph.ir.errors import ConfigError, InputError, NanographError, NanographWarning
+from nanograph.ir.errors import (
+    ConfigError,
+    InputError,
+    NanographError,
+    NanographWarning,
+    ResourceLimitError,
+)
 from nanograph.model_cost import graph_flops, human, parameter_count
 from nanograph.model_loading import LoadedModel, describe_model, load_model, zoo_models
 from nanograph.npz_io import read_npz, write_npz
@@ -63,6 +79,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NanographError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except MemoryError as err:  # an allocation the memory limit let through (e.g. it is lifted)
+        print(f"error: {_out_of_memory(args, err)}", file=sys.stderr)
+        return 2
+
+
+def _out_of_memory(args: argparse.Namespace, err: MemoryError) -> ResourceLimitError:
+    """The error for an allocation that failed: what NumPy said, the command's dims, a fix."""
+    dims = getattr(args, "dims", None) or {}
+    binding = ", ".join(f"{k}={v}" for k, v in dims.items())
+    at = f" at {binding}" if binding else ""
+    model = getattr(args, "model", None)
+    return ResourceLimitError(
+        f"ran out of memory{at}: {err or 'MemoryError'}",
+        loc=f"MODEL {model}" if model else f"command {args.command}",
+        hint=f"use {f'smaller dims than {binding}' if binding else 'smaller dims (--dims)'}; "
+        "keep a --memory-limit (not none) so that runs too large are refused before allocating",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend", default="numpy", help=f"one of {', '.join(BACKENDS)} (default: numpy)"
     )
     run.add_argument("--level", default="O3", help=f"one of {', '.join(LEVELS)} (default: O3)")
-    run.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
+    run.add_argument(
+        "--seed", type=_seed, default=0, help="seed of the random inputs, an int >= 0 (default: 0)"
+    )
     run.add_argument(
         "--threads",
         type=_positive_int,
@@ -154,16 +189,44 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _seed(text: str) -> int:
+    """``--seed``: an int >= 0 (NumPy's generators take no negative seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a seed: give an int >= 0 (e.g. --seed 0)"
+        )
+    return value
+
+
+MAX_DIM = 2**63 - 1
+"""The largest size NumPy can index along one axis (its ``intp`` is 64-bit)."""
+
+
 def parse_dims(text: str) -> dict[str, int]:
-    """``"N=1,S=128"`` -> ``{"N": 1, "S": 128}``; each value a positive int."""
+    """``"N=1,S=128"`` -> ``{"N": 1, "S": 128}``: each value an int in ``[1, 2**63-1]``,
+    each symbol given once."""
     dims: dict[str, int] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip().isidentifier() or not value.strip().isdigit():
+        name, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not name.isidentifier() or not value.isdecimal():
             raise argparse.ArgumentTypeError(f"{item!r} is not SYMBOL=INT (e.g. N=1,S=128)")
-        if int(value) < 1:
+        size = int(value)
+        if size < 1:
             raise argparse.ArgumentTypeError(f"{item!r}: a dim must be at least 1")
-        dims[name.strip()] = int(value)
+        if size > MAX_DIM:
+            raise argparse.ArgumentTypeError(
+                f"{item!r}: a dim must be at most {MAX_DIM} (2**63-1), the most NumPy can "
+                "index; use a smaller size"
+            )
+        if name in dims:
+            raise argparse.ArgumentTypeError(
+                f"{name} is given twice ({name}={dims[name]} and {item}): give each symbol once"
+            )
+        dims[name] = size
     return dims
 
 

@@ -27,15 +27,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
 from nanograph.backends.memory_estimate import MemoryEstimate, largest, type_bytes
-from nanograph.backends.memory_limit import INHERIT, check_memory
+from nanograph.backends.memory_limit import INHERIT, check_memory, format_bytes, refusal_hint
 from nanograph.frontend.spec import InputSpec, ModelSpec, as_model_spec
-from nanograph.ir.errors import InputRangeWarning, ModelLoadError, NanographError
+from nanograph.ir.errors import (
+    InputRangeWarning,
+    ModelLoadError,
+    NanographError,
+    ResourceLimitError,
+    TraceError,
+)
 from nanograph.ir.graph import Graph, Value
+
+MAX_ARRAY_BYTES = 2**63 - 1
+"""The most bytes NumPy can address in one array (its ``intp`` is 64-bit)."""
 
 
 @dataclass(frozen=True)
@@ -47,14 +56,29 @@ class LoadedModel:
     module: Any
     spec: ModelSpec
     graph: Graph | None = None
+    source: Path | None = None
 
     def trace(self, dims: Mapping[str, int] | None = None) -> Graph:
         """The model traced into a graph named after it; ``dims`` (e.g. from ``--dims``)
-        bind symbols, refusing any that no input uses."""
+        bind symbols, refusing any that no input uses.
+
+        An exception raised by the model's own code while tracing (its
+        ``forward`` raising ``ValueError``, say) becomes a ``TraceError`` naming
+        the model file's line (the innermost frame in ``source``, else the
+        innermost outside nanograph and the libraries), the original type and
+        message, with the original as ``__cause__``.
+        """
         from nanograph.frontend.trace import trace
         from nanograph.ir.specialize import specialize
 
-        graph = trace(self.module, self.spec, name=self.name)
+        try:
+            graph = trace(self.module, self.spec, name=self.name)
+        except NanographError:
+            raise
+        except Exception as err:
+            raise _user_error(
+                f"tracing {self.name} failed in the model's code", err, self.source, TraceError
+            ) from err
         if dims:
             self.spec.resolve_dims(dims)
             graph = specialize(graph, dims)
@@ -76,7 +100,25 @@ class LoadedModel:
         total = sum(t.nbytes for t in sizes) + draw
         estimate = MemoryEstimate(total, "its random inputs", largest(sizes))
         check_memory(estimate, INHERIT, graph=self.name, dims=bound)
-        return self.spec.random_inputs(seed, dims)
+        if draw > MAX_ARRAY_BYTES:  # even with no limit: NumPy cannot make such an array
+            self._refuse(estimate, bound, "which is more than NumPy can index in one array")
+        try:
+            return self.spec.random_inputs(seed, dims)
+        except MemoryError as err:  # with the limit lifted, the machine has the last word
+            self._refuse(estimate, bound, f"which NumPy could not allocate ({err})")
+
+    def _refuse(self, estimate: MemoryEstimate, bound: Mapping[str, int], why: str) -> NoReturn:
+        """``ResourceLimitError`` for random inputs that cannot be made at all."""
+        binding = ", ".join(f"{k}={v}" for k, v in bound.items())
+        at = f" at {binding}" if binding else ""
+        big = estimate.largest
+        biggest = f"; the largest is %{big.name}: {big.type}" if big is not None else ""
+        raise ResourceLimitError(
+            f"graph {self.name}{at} needs at least {format_bytes(estimate.total)} "
+            f"({estimate.total} bytes) for its random inputs, {why}{biggest}",
+            loc=f"%{big.name} (input of graph {self.name})" if big else f"graph {self.name}",
+            hint=refusal_hint(estimate.total, binding),
+        )
 
 
 def zoo_models() -> dict[str, ModuleType]:
@@ -140,7 +182,7 @@ def _import_file(path: Path) -> ModuleType:
         raise
     except Exception as err:
         sys.modules.pop(name, None)
-        raise _user_error(f"importing {path} failed", err, path) from err
+        raise _user_error(f"importing {path} failed", err, path, importing=True) from err
     return module
 
 
@@ -157,21 +199,72 @@ def _build(name: str, module: ModuleType, ref: str) -> LoadedModel:
     if not (isinstance(result, tuple) and len(result) == 2):
         raise _load_error(f"{ref}: build() must return (module, spec), got {type(result).__name__}")
     model, spec = result
+    source = Path(module.__file__) if module.__file__ else None
     try:
-        return LoadedModel(name, model, as_model_spec(spec))
+        return LoadedModel(name, model, as_model_spec(spec), source=source)
     except NanographError as err:
         raise _load_error(f"{ref}: build() returned a bad spec: {err.message}") from None
 
 
-def _user_error(what: str, err: Exception, path: Path) -> ModelLoadError:
-    """A ModelLoadError naming the innermost line of ``path`` in ``err``'s traceback."""
+def _user_error(
+    what: str,
+    err: Exception,
+    path: Path | None,
+    kind: type[NanographError] = ModelLoadError,
+    *,
+    importing: bool = False,
+) -> NanographError:
+    """A ``kind`` error for an exception raised by a model file's own code.
+
+    It names the file and line (the innermost frame of ``err``'s traceback in
+    ``path``; else the innermost outside nanograph and the installed libraries;
+    for a ``SyntaxError``, its line), the original exception's type and
+    message, and how to fix it.
+    """
     where = ""
-    if isinstance(err, SyntaxError) and err.lineno:
+    if path is not None and isinstance(err, SyntaxError) and err.lineno:
         where = f"{path}:{err.lineno}"
-    for frame in traceback.extract_tb(err.__traceback__):
-        if Path(frame.filename).resolve() == path.resolve():
-            where = f"{path}:{frame.lineno}"
-    return ModelLoadError(f"{what}: {type(err).__name__}: {err}", loc=where)
+    frames = traceback.extract_tb(err.__traceback__)
+    mine = [f for f in frames if path is not None and _same_file(f.filename, path)]
+    theirs = [f for f in frames if not _is_library(f.filename)]
+    for frame in (mine or theirs)[-1:]:
+        where = f"{path if mine else frame.filename}:{frame.lineno}"
+    place = f" at {where}" if where else (f" in {path}" if path is not None else "")
+    return kind(
+        f"{what}: {type(err).__name__}: {err}",
+        loc=where or (str(path) if path is not None else ""),
+        hint=f"this is an error in the model's own code, not in nanograph: fix it{place}"
+        + (f" (python {path} shows the full traceback)" if importing else ""),
+    )
+
+
+def _same_file(filename: str, path: Path) -> bool:
+    try:
+        return Path(filename).resolve() == path.resolve()
+    except OSError:
+        return False
+
+
+def _library_roots() -> tuple[str, ...]:
+    """Folders of nanograph's own code (not the zoo) and of Python and installed packages."""
+    import sysconfig
+
+    import nanograph
+
+    own = [Path(nanograph.__file__).parent, *(Path(nanograph.__file__).parent / d for d in _OWN)]
+    paths = sysconfig.get_paths()
+    stdlib = [Path(paths[k]) for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths]
+    return tuple(str(p.resolve()) + "/" for p in own + stdlib)
+
+
+_OWN = ("frontend", "ir", "passes", "backends", "bench", "inspection")
+
+
+def _is_library(filename: str) -> bool:
+    if filename.startswith("<"):  # <frozen ...>, <string>: not a model file
+        return True
+    resolved = str(Path(filename).resolve())
+    return resolved.startswith(_library_roots()) and "/zoo/" not in filename
 
 
 # ONNX files ----------------------------------------------------------------------------

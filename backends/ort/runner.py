@@ -12,6 +12,11 @@ Contracts:
   position. Without one, it is against the model's own inputs: names, element
   types, and shapes where ``dim_param`` names become symbols that must agree
   across inputs and unnamed dims take any size.
+- With a nanograph ``graph``, each new binding of its symbols is also checked
+  as the NumPy backends check it (``specialize``: sizes must be positive and
+  within what the traced graph assumes, e.g. a sequence no longer than a
+  position table), so ``InputError`` comes before onnxruntime runs, never an
+  onnxruntime assertion. Bindings that passed are remembered (the last 8).
 - Outputs are a dict keyed by output name (the graph's, else the model's).
 - ``provider_report`` says which provider ran each node; it is known after the
   first successful run (the only one profiled) or an explicit ``profile``.
@@ -48,6 +53,7 @@ from nanograph.backends.ort.sessions import (
 from nanograph.ir.dims import Dim, parse_dim
 from nanograph.ir.errors import InternalError, ModelLoadError, NanographError
 from nanograph.ir.graph import Graph
+from nanograph.ir.specialize import graph_symbols, specialize
 from nanograph.ir.types import DType, TensorType
 
 ModelSource = onnx.ModelProto | bytes | str | os.PathLike[str]
@@ -95,6 +101,9 @@ class OrtRunner:
         self._model_inputs = [i.name for i in session.get_inputs()]
         model_outputs = [o.name for o in session.get_outputs()]
         self.graph = graph if graph is not None else inputs_graph(session.get_inputs(), name)
+        # only a nanograph graph carries the assumptions specialize checks
+        self._symbols = graph_symbols(graph) if graph is not None else []
+        self._bindings_ok: dict[tuple[int | None, ...], None] = {}
         self._binder = InputBinder(self.graph)
         self.output_names = [v.name for v in graph.outputs] if graph is not None else model_outputs
         _check_same_arity(self.graph, self._model_inputs, self.output_names, model_outputs)
@@ -125,6 +134,7 @@ class OrtRunner:
         """
         arrays, dims = self._binder.bind(feeds, stacklevel=stacklevel + 1)
         self._check_memory(dims)
+        self._check_binding(dims)
         return self._run_on(self._entry, arrays)
 
     def profile(self, feeds: Mapping[str, Any], *, stacklevel: int = 2) -> ProviderReport:
@@ -135,6 +145,7 @@ class OrtRunner:
         """
         arrays, dims = self._binder.bind(feeds, stacklevel=stacklevel + 1)
         self._check_memory(dims)
+        self._check_binding(dims)
         entry = profiled_session(self._source, self.settings, self._entry.name)
         self._run_on(entry, arrays)
         assert entry.report is not None  # a successful first run always leaves one
@@ -151,6 +162,19 @@ class OrtRunner:
                 self._estimates.pop(next(iter(self._estimates)), None)
             self._estimates[key] = estimate
         check_memory(estimate, self.memory_limit, graph=self.graph.name, dims=dims)
+
+    def _check_binding(self, dims: Mapping[str, int]) -> None:
+        """``InputError`` where ``dims`` break the graph (as ``specialize`` finds for the NumPy
+        backends); a binding that passed is remembered."""
+        if not self._symbols:
+            return
+        key = tuple(dims.get(s) for s in self._symbols)
+        if key in self._bindings_ok:
+            return
+        specialize(self.graph, {s: dims[s] for s in self._symbols if s in dims})
+        if len(self._bindings_ok) >= 8:
+            self._bindings_ok.pop(next(iter(self._bindings_ok)), None)
+        self._bindings_ok[key] = None
 
     def _run_on(self, entry: OrtSession, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         ordered = [arrays[v.name] for v in self.graph.inputs]

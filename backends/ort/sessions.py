@@ -63,7 +63,11 @@ class SessionSettings:
     def __post_init__(self) -> None:
         threads = self.threads
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)):
-            raise ConfigError(f"threads must be a positive int or None, got {threads!r}")
+            raise ConfigError(
+                f"threads must be a positive int or None, got {threads!r}",
+                hint="pass an int such as threads=2 (convert a string with int()), or leave it "
+                "unset for onnxruntime's default",
+            )
         if threads is not None and threads < 1:
             raise ConfigError(
                 f"threads must be at least 1, got {threads}",
