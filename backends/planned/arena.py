@@ -10,14 +10,17 @@ tensors are handled (a zero-size view is empty whatever its offset).
 ``workspace`` is a kernel's scratch at one step, as the plan placed it.
 
 Views are made once, at plan time; a step only ever writes through them, so
-a call allocates nothing for intermediates.
+a call allocates nothing for intermediates. An arena the machine cannot
+allocate (with the memory limit lifted) is a ``ResourceLimitError``, not
+NumPy's ``MemoryError``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from nanograph.ir.errors import InternalError
+from nanograph.backends.memory_limit import format_bytes, refusal_hint
+from nanograph.ir.errors import InternalError, ResourceLimitError
 from nanograph.ir.types import TensorType
 from nanograph.passes.memory.placement import MemoryPlan
 
@@ -28,7 +31,15 @@ class Arena:
     def __init__(self, plan: MemoryPlan) -> None:
         self.plan = plan
         alignment = max(plan.alignment, 1)
-        raw = np.empty(plan.arena_bytes + alignment, dtype=np.uint8)
+        try:
+            raw = np.empty(plan.arena_bytes + alignment, dtype=np.uint8)
+        except (MemoryError, ValueError):  # ValueError: more bytes than NumPy can index
+            raise ResourceLimitError(
+                f"cannot allocate the {format_bytes(plan.arena_bytes)} arena this run "
+                "needs: the machine does not have that much free memory (no memory limit "
+                "refused it first)",
+                hint=refusal_hint(plan.arena_bytes, ""),
+            ) from None
         start = -raw.ctypes.data % alignment
         self.buffer = raw[start : start + plan.arena_bytes]
 
