@@ -12,10 +12,11 @@ scratch:
   as the reference: no cancellation; the squares summed by ``einsum`` without
   a squared copy), ``out *= 1 / sqrt(var + eps)``, then ``* scale + bias``;
   scale and bias that only broadcast to the normalized shape are expanded once
-  per call into scratch. A block whose float32 mean or sum of squares is not
-  finite (values beyond about 1.8e19, or NaN/Inf inputs) is redone in float64,
-  as the reference computes it, so huge finite rows normalize instead of
-  giving 0 (one scalar sum per block decides).
+  per call into scratch. The mean is ``x @ (1/length)`` (a GEMV, finite for
+  finite x). A block whose float32 sum of squares is not finite (values beyond
+  about 1.8e19, or NaN/Inf inputs) is redone in float64, as the reference
+  computes it, so huge finite rows normalize instead of giving 0 (one scalar
+  sum per block decides, about 1 us).
 - batch_norm folds its statistics into one affine map per channel,
   ``out = x * a + c`` with ``a = scale / sqrt(var + eps)`` and
   ``c = bias - mean * a`` (channel vectors in scratch): two passes.
@@ -29,6 +30,7 @@ results agree to float32 rounding (the tests say how much).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -142,6 +144,7 @@ def _layer_norm(
     rows, length, shapes = _layer_norm_layout(x.shape, axis, len(inputs) - 1)
     carver = Carver(ws)
     mean, rstd, *flat = (carver.take(s, np.float32) for s in shapes)
+    weights = _mean_weights(length)
     params = []
     for p, buf in zip(inputs[1:], flat, strict=True):  # scale, bias: as [length]
         np.copyto(buf.reshape(x.shape[axis:]), p)
@@ -151,14 +154,12 @@ def _layer_norm(
     for start in range(0, rows, step):
         n = min(rows, start + step) - start
         xb, ob, m, r = x2[start : start + n], o2[start : start + n], mean[:n], rstd[:n]
-        np.einsum("ij->i", xb, out=m[:, 0])
-        np.multiply(m, 1.0 / length, out=m)
-        if not math.isfinite(float(m.sum())):  # x itself is huge or non-finite
-            _layer_norm_rows_f64(xb.astype(np.float64), ob, eps, params)
-            continue
+        # sum of x / length (a GEMV: faster than einsum's row sums, and finite for finite
+        # x, where the plain sum overflows beyond |x| ~ 3.4e38 / length)
+        np.matmul(xb, weights, out=m[:, 0])
         np.subtract(xb, m, out=ob)
         np.einsum("ij,ij->i", ob, ob, out=r[:, 0])  # sum of squares, no squared copy
-        if not math.isfinite(float(r.sum())):  # squares overflow f32 (|x - mean| > 1.8e19)
+        if not math.isfinite(np.add.reduce(r, axis=None)):  # |x - mean| > 1.8e19, or NaN/inf
             exact = not np.shares_memory(xb, ob)  # in place, x = (x - mean) + mean to rounding
             x64 = xb.astype(np.float64) if exact else ob.astype(np.float64) + m
             _layer_norm_rows_f64(x64, ob, eps, params)
@@ -172,6 +173,15 @@ def _layer_norm(
             np.multiply(ob, params[0], out=ob)
         if len(params) > 1:
             np.add(ob, params[1], out=ob)
+
+
+@functools.lru_cache(maxsize=64)
+def _mean_weights(length: int) -> np.ndarray:
+    """A read-only float32 vector of ``length`` times ``1 / length`` (x @ it is the row mean):
+    made once per row length, shared by every call and thread."""
+    weights = np.full(length, 1.0 / length, dtype=np.float32)
+    weights.flags.writeable = False
+    return weights
 
 
 def _layer_norm_rows_f64(
