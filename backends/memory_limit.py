@@ -14,7 +14,9 @@ The limit in force, first match wins:
 2. ``ng.set_memory_limit(...)``: process-wide; its return value is also a
    context manager that puts the previous setting back
    (``with ng.set_memory_limit("1GiB"): ...``);
-3. the environment variable ``NANOGRAPH_MEMORY_LIMIT`` (read at each run);
+3. the environment variable ``NANOGRAPH_MEMORY_LIMIT`` (read each time a
+   backend checks: the reference and onnxruntime every call, the planned
+   executor before it allocates an arena for new sizes);
 4. the default: 3/4 of the machine's physical memory (8 GiB where it cannot
    be read).
 

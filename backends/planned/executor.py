@@ -27,10 +27,11 @@ how it runs:
 
 Memory: a binding's program is checked against the memory limit in force
 (``memory_limit=`` here, else the process-wide one: see
-``backends/memory_limit.py``) before its arena is allocated, and every call
-again (the limit may have changed): above it, ``ResourceLimitError``. The
-estimate is the arena's size (``memory_estimate.arena_bytes``). NaN and Inf
-propagate silently (``Program.execute``).
+``backends/memory_limit.py``) before its arena is allocated: above it,
+``ResourceLimitError``. Once allocated, an arena is reused without a check
+(refusing it then would save nothing; a lowered limit applies to the next
+binding). The estimate is the arena's size (``memory_estimate.arena_bytes``).
+NaN and Inf propagate silently (``Program.execute``).
 
 Thread safety: one lock per executor, held for the whole of ``run_bound``
 (the arena is shared by all calls of a binding), so concurrent calls from
@@ -103,9 +104,7 @@ class PlannedExecutor:
     ) -> dict[str, np.ndarray]:
         """Like ``run`` for arrays already checked by ``bind_inputs`` (``dims`` its bindings)."""
         with self._lock:
-            program = self._program(dims)
-            self._check(program.estimate, dims)
-            return program.run(arrays)
+            return self._program(dims).run(arrays)
 
     def program(self, dims: Mapping[str, int] | None = None) -> Program:
         """The program for the binding ``dims`` (built and cached on first use)."""
