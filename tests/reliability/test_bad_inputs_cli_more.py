@@ -19,7 +19,6 @@ import pytest
 
 import nanograph
 import nanograph.backends.memory_limit as ml
-from nanograph.cli import main
 from nanograph.frontend.spec import ModelSpec
 from nanograph.ir.errors import (
     ModelLoadError,
@@ -29,6 +28,7 @@ from nanograph.ir.errors import (
 )
 from nanograph.model_loading import load_model
 from tests.reliability.clear_error import assert_clear
+from tests.reliability.test_bad_inputs_cli import cli
 
 GiB = 2**30
 
@@ -41,15 +41,6 @@ class M(nn.Module):
 def build():
     return M(), ng.ModelSpec(inputs=[ng.InputSpec("x", ("N", 4))])
 """
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int | str | None, str]:
-    """``nanograph ARGV`` in-process: (exit status, stderr); argparse's exits included."""
-    try:
-        code: int | str | None = main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code
-    return code, capsys.readouterr().err
 
 
 # argparse-level refusals --------------------------------------------------------------------
